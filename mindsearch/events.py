@@ -1,0 +1,181 @@
+"""The typed, versioned event stream: the only contract between the engine and what renders it.
+
+The CLI, the REST API and the UI read these events and nothing else. Every event is a pydantic model
+with a ``type`` tag and the schema version ``v``; ``Event`` is their discriminated union, and
+``event_json_schema()`` is what ``docs/events.schema.json`` holds.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+SCHEMA_VERSION = 1
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    v: Literal[1] = SCHEMA_VERSION
+
+
+class PlannedNode(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    id: str
+    question: str
+    depends_on: list[str] = Field(default_factory=list)
+
+
+class Reference(BaseModel):
+    """One numbered source: a web page (url) or a local document (path in ``url``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    n: int
+    title: str
+    url: str
+
+
+class Hit(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    url: str
+    title: str
+    snippet: str
+    engine: str
+
+
+class RunStarted(_Event):
+    type: Literal["run_started"] = "run_started"
+    question: str
+    language: Literal["en", "zh"]
+    llm: str
+    engines: list[str]
+
+
+class Plan(_Event):
+    """One planner round: the nodes it added, and whether it said the plan is finished."""
+
+    type: Literal["plan"] = "plan"
+    round: int
+    added: list[PlannedNode]
+    finish: bool
+    note: str = ""
+
+
+class NodeStarted(_Event):
+    type: Literal["node_started"] = "node_started"
+    node_id: str
+    question: str
+
+
+class Queries(_Event):
+    type: Literal["queries"] = "queries"
+    node_id: str
+    queries: list[str]
+
+
+class SearchResults(_Event):
+    type: Literal["search_results"] = "search_results"
+    node_id: str
+    query: str
+    hits: list[Hit]
+
+
+class PageRead(_Event):
+    type: Literal["page_read"] = "page_read"
+    node_id: str
+    url: str
+    title: str = ""
+    chars: int = 0
+    ok: bool = True
+    cached: bool = False
+    error: str | None = None
+
+
+class NodeAnswerDelta(_Event):
+    type: Literal["node_answer_delta"] = "node_answer_delta"
+    node_id: str
+    text: str
+
+
+class NodeDone(_Event):
+    """A sub-question finished; ``answer`` cites ``references`` with numbers local to this node."""
+
+    type: Literal["node_done"] = "node_done"
+    node_id: str
+    ok: bool
+    answer: str
+    references: list[Reference]
+    error: str | None = None
+
+
+class AnswerDelta(_Event):
+    type: Literal["answer_delta"] = "answer_delta"
+    text: str
+
+
+class CitationDropped(_Event):
+    """A citation the model wrote that points at no source, or at one that does not support the sentence."""
+
+    type: Literal["citation_dropped"] = "citation_dropped"
+    node_id: str | None = None
+    marker: str
+    reason: Literal["dangling", "unsupported"]
+
+
+class References(_Event):
+    type: Literal["references"] = "references"
+    references: list[Reference]
+
+
+class Error(_Event):
+    """Something failed; ``stage`` says where. The run goes on unless ``fatal``."""
+
+    type: Literal["error"] = "error"
+    stage: Literal["settings", "plan", "search", "fetch", "node", "answer", "llm", "run"]
+    message: str
+    node_id: str | None = None
+    fatal: bool = False
+
+
+class Done(_Event):
+    type: Literal["done"] = "done"
+    answer: str
+    references: list[Reference]
+    nodes: list[PlannedNode]
+    seconds: float
+    ok: bool
+
+
+Event = Annotated[
+    RunStarted
+    | Plan
+    | NodeStarted
+    | Queries
+    | SearchResults
+    | PageRead
+    | NodeAnswerDelta
+    | NodeDone
+    | AnswerDelta
+    | CitationDropped
+    | References
+    | Error
+    | Done,
+    Field(discriminator="type"),
+]
+
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+
+
+def event_json_schema() -> dict[str, Any]:
+    """JSON Schema of one event line (what ``mindsearch ask --json`` writes)."""
+    schema = EVENT_ADAPTER.json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = f"mindsearch event, schema version {SCHEMA_VERSION}"
+    return schema
+
+
+def parse_event(data: str | bytes | dict[str, Any]) -> Event:
+    """Read one event back (for clients of the REST API and the tests)."""
+    if isinstance(data, dict):
+        return EVENT_ADAPTER.validate_python(data)
+    return EVENT_ADAPTER.validate_json(data)

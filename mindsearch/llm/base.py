@@ -1,0 +1,171 @@
+"""The one interface every language-model backend implements, and what they share.
+
+A backend streams text for a list of messages. It may be asked for JSON that follows a schema (the
+planner and the searcher's queries), to stop at stop words and to cap the reply length. Cancelling the
+consumer of ``stream`` cancels the call. ``<think>`` sections of reasoning models are removed here,
+once, for every backend.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+Role = Literal["system", "user", "assistant"]
+
+
+@dataclass(frozen=True)
+class Message:
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True)
+class ModelRequest:
+    """Everything a backend is asked in one call; the scripted test model sees exactly this."""
+
+    messages: list[Message]
+    schema: type[BaseModel] | None = None
+    stop: list[str] = field(default_factory=list)
+    max_tokens: int | None = None
+
+    @property
+    def text(self) -> str:
+        """All message contents joined: handy for assertions about what the model was shown."""
+        return "\n".join(message.content for message in self.messages)
+
+    def json_schema(self) -> dict[str, Any] | None:
+        return None if self.schema is None else self.schema.model_json_schema()
+
+
+class LLMError(RuntimeError):
+    """A model call failed for good (after retries); the message says why in one line."""
+
+
+class ChatModel(ABC):
+    """A language model. Subclasses implement ``_stream``; callers use ``stream`` or ``complete``."""
+
+    name: str = "model"
+    style: Literal["chat", "base"] = "chat"
+
+    def stream(
+        self,
+        messages: list[Message],
+        *,
+        schema: type[BaseModel] | None = None,
+        stop: list[str] | None = None,
+        max_tokens: int | None = None,
+    ) -> AsyncIterator[str]:
+        request = ModelRequest(list(messages), schema, list(stop or []), max_tokens)
+        return strip_think(self._stream(request))
+
+    async def complete(
+        self,
+        messages: list[Message],
+        *,
+        schema: type[BaseModel] | None = None,
+        stop: list[str] | None = None,
+        max_tokens: int | None = None,
+    ) -> str:
+        parts = [part async for part in self.stream(messages, schema=schema, stop=stop, max_tokens=max_tokens)]
+        return "".join(parts)
+
+    @abstractmethod
+    def _stream(self, request: ModelRequest) -> AsyncIterator[str]:
+        """Yield the reply text piece by piece."""
+
+    async def aclose(self) -> None:
+        """Release sessions or memory; the default has nothing to release."""
+
+
+_OPEN, _CLOSE = "<think>", "</think>"
+
+
+async def strip_think(pieces: AsyncIterator[str]) -> AsyncIterator[str]:
+    """Drop ``<think>...</think>`` spans, even when a tag is split across pieces."""
+    inside = False
+    pending = ""
+    try:
+        async for piece in pieces:
+            pending += piece
+            out = []
+            while pending:
+                tag = _CLOSE if inside else _OPEN
+                index = pending.find(tag)
+                if index >= 0:
+                    if not inside:
+                        out.append(pending[:index])
+                    pending = pending[index + len(tag) :]
+                    inside = not inside
+                    continue
+                # keep a possible partial tag at the end for the next piece
+                keep = _partial_suffix(pending, tag)
+                if not inside:
+                    out.append(pending[: len(pending) - keep])
+                pending = pending[len(pending) - keep :] if keep else ""
+                break
+            text = "".join(out)
+            if text:
+                yield text
+        if pending and not inside:
+            yield pending
+    finally:
+        aclose = getattr(pieces, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+def _partial_suffix(text: str, tag: str) -> int:
+    for size in range(min(len(tag) - 1, len(text)), 0, -1):
+        if text.endswith(tag[:size]):
+            return size
+    return 0
+
+
+_FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
+
+
+def extract_json(text: str) -> Any:
+    """Parse the JSON object in a model reply: bare, fenced, or surrounded by prose. Never evaluates code."""
+    text = text.strip()
+    candidates = [text]
+    candidates += [m.group(1).strip() for m in _FENCE.finditer(text)]
+    start = text.find("{")
+    if start >= 0:
+        candidates.append(_balanced_object(text[start:]))
+    last_error: Exception | None = None
+    for candidate in candidates:
+        if not candidate:
+            continue
+        try:
+            return json.loads(candidate)
+        except json.JSONDecodeError as exc:
+            last_error = exc
+    raise ValueError(f"the reply is not JSON ({last_error}): {text[:200]!r}")
+
+
+def _balanced_object(text: str) -> str:
+    depth, in_string, escaped = 0, False, False
+    for index, char in enumerate(text):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char == "{":
+            depth += 1
+        elif char == "}":
+            depth -= 1
+            if depth == 0:
+                return text[: index + 1]
+    return text

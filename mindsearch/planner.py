@@ -1,0 +1,139 @@
+"""The planner: one round turns the question and the graph so far into one validated ``PlanAction``.
+
+The model's reply is parsed as JSON and validated with pydantic and the graph's rules; nothing in it is
+ever executed. An invalid reply gets one repair round that shows the model the error. Sub-questions
+that only repeat the question or an existing node are folded away, so a weak model that echoes the
+question yields an honest one-node plan instead of a fake decomposition.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import ValidationError
+
+from .citations import strip_markers
+from .graph import PlanAction, PlanError, QuestionGraph, SubQuestion
+from .llm.base import ChatModel, LLMError, Message, extract_json
+from .prompts import render
+from .text import similarity
+
+ECHO_SIMILARITY = 0.6
+DUPLICATE_SIMILARITY = 0.85
+
+
+@dataclass
+class PlanOutcome:
+    action: PlanAction | None
+    error: str | None = None
+    note: str = ""
+
+
+class Planner:
+    def __init__(
+        self,
+        model: ChatModel,
+        *,
+        style: Literal["chat", "base"],
+        language: Literal["en", "zh"],
+        max_rounds: int,
+        max_tokens: int,
+    ) -> None:
+        self.model = model
+        self.style = style
+        self.language = language
+        self.max_rounds = max_rounds
+        self.max_tokens = max_tokens
+
+    async def plan(self, question: str, graph: QuestionGraph, round_no: int, history: str = "") -> PlanOutcome:
+        messages = render(
+            "planner",
+            style=self.style,
+            language=self.language,
+            question=question,
+            history=history,
+            graph=describe_graph(graph, self.style),
+            round=str(round_no),
+            max_rounds=str(self.max_rounds),
+            room=str(max(graph.max_nodes - len(graph), 0)),
+        )
+        first_error = ""
+        for attempt in range(2):
+            try:
+                reply = await self.model.complete(messages, schema=PlanAction, max_tokens=self.max_tokens)
+            except LLMError as exc:
+                return PlanOutcome(None, f"the planner model failed: {exc}")
+            try:
+                action = self._validate(reply, question, graph)
+            except (ValueError, ValidationError, PlanError) as exc:
+                error = _short_error(exc)
+                if attempt == 0:
+                    first_error = error
+                    messages = [
+                        *messages,
+                        Message("assistant", reply),
+                        *render("repair", style=self.style, language=self.language, error=error),
+                    ]
+                    continue
+                return PlanOutcome(
+                    None, f"invalid plan after one repair round: {error} (first error: {first_error})"
+                )
+            note = "repaired after: " + first_error if first_error else ""
+            return PlanOutcome(action, note=note)
+        raise AssertionError("unreachable")
+
+    def _validate(self, reply: str, question: str, graph: QuestionGraph) -> PlanAction:
+        action = PlanAction.model_validate(extract_json(reply))
+        action = fold_echoes(action, question, graph)
+        graph.check(action.add)
+        return action
+
+
+def fold_echoes(action: PlanAction, question: str, graph: QuestionGraph) -> PlanAction:
+    """Drop sub-questions that repeat an existing node; collapse an echo-only first plan to one node."""
+    existing = {node.id: node.question for node in graph.nodes}
+    renamed: dict[str, str] = {}
+    kept: list[SubQuestion] = []
+    for sub in action.add:
+        twin = next(
+            (nid for nid, text in existing.items() if similarity(text, sub.question) >= DUPLICATE_SIMILARITY),
+            None,
+        )
+        if twin is not None and sub.id not in existing:
+            renamed[sub.id] = twin
+            continue
+        kept.append(sub)
+    kept = [
+        sub.model_copy(update={"depends_on": [renamed.get(d, d) for d in sub.depends_on if renamed.get(d, d) != sub.id]})
+        for sub in kept
+    ]
+    if len(graph) == 0 and kept and all(similarity(sub.question, question) >= ECHO_SIMILARITY for sub in kept):
+        return PlanAction(add=[SubQuestion(id="q1", question=question)], finish=True)
+    return PlanAction(add=kept, finish=action.finish)
+
+
+def describe_graph(graph: QuestionGraph, style: str) -> str:
+    if len(graph) == 0:
+        return "(empty)" if style == "chat" else "nothing yet"
+    lines = []
+    for node in graph.nodes:
+        deps = f" (after {', '.join(node.depends_on)})" if node.depends_on else ""
+        if node.state.value == "done":
+            answer = strip_markers(node.answer).strip() or "(no answer)"
+            lines.append(f"- {node.id}{deps}: {node.question} -> {answer}")
+        elif node.state.value == "failed":
+            lines.append(f"- {node.id}{deps}: {node.question} -> (failed: {node.error})")
+        else:
+            lines.append(f"- {node.id}{deps}: {node.question} -> ({node.state.value})")
+    return "\n".join(lines)
+
+
+def _short_error(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        parts = []
+        for err in exc.errors()[:3]:
+            where = ".".join(str(p) for p in err["loc"]) or "reply"
+            parts.append(f"{where}: {err['msg']}")
+        return "; ".join(parts)
+    return str(exc).splitlines()[0][:300]

@@ -1,0 +1,51 @@
+"""Loads prompt templates from ``prompts/<style>/<name>.<lang>.md``; no prompt text lives in code.
+
+A file holds a ``## system`` section (optional) and a ``## user`` section. Placeholders are
+``$name`` (``string.Template``), filled once, so text from pages can never add placeholders.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from pathlib import Path
+from string import Template
+from typing import Literal
+
+from .llm.base import Message
+
+PROMPTS_DIR = Path(__file__).resolve().parent / "prompts"
+_SECTION = re.compile(r"^## (system|user)\s*$", re.MULTILINE)
+
+
+class PromptError(LookupError):
+    pass
+
+
+@functools.lru_cache(maxsize=None)
+def _load(style: str, name: str, language: str) -> tuple[tuple[str, str], ...]:
+    path = PROMPTS_DIR / style / f"{name}.{language}.md"
+    if not path.exists():
+        raise PromptError(f"missing prompt file {path}")
+    text = path.read_text(encoding="utf-8")
+    parts = _SECTION.split(text)
+    sections = []
+    for role, body in zip(parts[1::2], parts[2::2]):
+        sections.append((role, body.strip("\n")))
+    if not sections:
+        sections.append(("user", text.strip("\n")))
+    return tuple(sections)
+
+
+def render(
+    name: str, *, style: Literal["chat", "base", "common"], language: Literal["en", "zh"], **values: str
+) -> list[Message]:
+    """The messages of prompt ``name`` with ``values`` filled in."""
+    messages = []
+    for role, body in _load(style, name, language):
+        try:
+            content = Template(body).substitute(values)
+        except KeyError as exc:
+            raise PromptError(f"prompt {style}/{name}.{language} needs a value for {exc}") from exc
+        messages.append(Message(role="system" if role == "system" else "user", content=content))
+    return messages

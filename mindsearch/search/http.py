@@ -1,0 +1,50 @@
+"""What the HTTP search APIs share: one aiohttp session per engine, JSON in and out, clear errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+
+from .base import SearchEngine, SearchError
+
+
+class HttpEngine(SearchEngine):
+    def __init__(self, *, timeout: float) -> None:
+        self.timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session: aiohttp.ClientSession | None = None
+
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(timeout=self.timeout)
+        return self._session
+
+    async def request_json(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: dict[str, str] | None = None,
+        json: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
+        try:
+            async with self.session().request(method, url, params=params, json=json, headers=headers) as response:
+                if response.status == 429:
+                    raise SearchError(f"{self.name}: rate limited (HTTP 429)")
+                if response.status in (401, 403):
+                    raise SearchError(f"{self.name}: the API key was refused (HTTP {response.status})")
+                if response.status >= 400:
+                    raise SearchError(f"{self.name}: HTTP {response.status}")
+                return await response.json(content_type=None)
+        except SearchError:
+            raise
+        except TimeoutError as exc:
+            raise SearchError(f"{self.name}: no answer within {self.timeout.total:g} s") from exc
+        except (aiohttp.ClientError, OSError, ValueError) as exc:
+            raise SearchError(f"{self.name}: {type(exc).__name__}: {exc}") from exc
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None

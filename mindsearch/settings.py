@@ -1,0 +1,190 @@
+"""Every setting of mindsearch, in one place.
+
+Precedence (highest first): explicit keyword arguments (CLI flags), ``MINDSEARCH_*`` environment
+variables, the TOML file (``MINDSEARCH_CONFIG`` or ``./mindsearch.toml``), then the defaults below.
+The defaults work offline: the embedded model and the local index.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    NoDecode,
+    TomlConfigSettingsSource,
+)
+
+LLMBackend = Literal["llamacpp", "openai", "lmdeploy"]
+EngineName = Literal["local", "duckduckgo", "searxng", "brave", "serper", "tavily"]
+KNOWN_ENGINES: tuple[str, ...] = ("local", "duckduckgo", "searxng", "brave", "serper", "tavily")
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "mindsearch"
+
+
+def _config_file() -> Path:
+    return Path(os.environ.get("MINDSEARCH_CONFIG", "mindsearch.toml"))
+
+
+class Settings(BaseSettings):
+    """All knobs. Every limit the pipeline has is one of these fields."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MINDSEARCH_",
+        extra="forbid",
+        validate_assignment=True,
+    )
+
+    # --- language model -------------------------------------------------------------------------
+    llm: LLMBackend = Field("llamacpp", description="LLM backend: llamacpp (embedded), openai, lmdeploy.")
+    base_url: str = Field(
+        "http://127.0.0.1:23333/v1",
+        description="OpenAI-compatible server URL (lmdeploy serve api_server, vLLM, Ollama, llama.cpp).",
+    )
+    api_key: str | None = Field(None, description="Key for the OpenAI-compatible server, if it needs one.")
+    model: str | None = Field(
+        None,
+        description="Model name sent to the OpenAI-compatible server (asked from /models when unset); "
+        "for lmdeploy the model path (default internlm/internlm2_5-7b-chat).",
+    )
+    model_path: Path | None = Field(
+        None, description="GGUF file for llamacpp; default: the Gemma 3 270M shipped by a PyPI package."
+    )
+    prompt_style: Literal["auto", "chat", "base"] = Field(
+        "auto",
+        description="Prompt family: 'chat' for instruction models, 'base' (few-shot completion) for small "
+        "base models; auto picks base for the embedded model, chat otherwise.",
+    )
+    temperature: float = Field(0.0, ge=0.0, le=2.0)
+    max_tokens: int = Field(512, ge=16, le=32768, description="Max tokens of one model reply.")
+    llm_timeout: float = Field(120.0, gt=0, description="Seconds for one model call.")
+    llm_retries: int = Field(3, ge=0, le=10, description="Retries on 429/5xx/connection reset.")
+    n_ctx: int = Field(8192, ge=512, description="Context window for the embedded model.")
+    n_threads: int | None = Field(None, description="CPU threads for the embedded model.")
+
+    # --- search ---------------------------------------------------------------------------------
+    engines: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["local"], description="Search engines to combine.")
+    searxng_url: str | None = Field(None, description="SearXNG instance URL.")
+    brave_api_key: str | None = None
+    serper_api_key: str | None = None
+    tavily_api_key: str | None = None
+    brave_url: str = "https://api.search.brave.com/res/v1/web/search"
+    serper_url: str = "https://google.serper.dev/search"
+    tavily_url: str = "https://api.tavily.com/search"
+    results_per_query: int = Field(8, ge=1, le=50)
+    queries_per_node: int = Field(3, ge=1, le=3, description="The searcher writes 1 to this many queries.")
+    search_timeout: float = Field(15.0, gt=0)
+
+    # --- fetching -------------------------------------------------------------------------------
+    pages_per_node: int = Field(4, ge=0, le=20, description="Web pages fetched per sub-question.")
+    pages_per_question: int = Field(30, ge=0, le=500, description="Web pages fetched per question.")
+    fetch_concurrency: int = Field(16, ge=1, le=256)
+    fetch_per_host: int = Field(4, ge=1, le=64)
+    connect_timeout: float = Field(5.0, gt=0)
+    read_timeout: float = Field(10.0, gt=0)
+    page_timeout: float = Field(15.0, gt=0, description="Total seconds for one page.")
+    max_page_bytes: int = Field(3_000_000, ge=1024, description="Bytes read of one response.")
+    max_redirects: int = Field(5, ge=0, le=20)
+    allow_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Hosts or networks (CIDR) that may be fetched although private or loopback.",
+    )
+    user_agent: str = "Mozilla/5.0 (compatible; mindsearch/0.1; +https://github.com/mindsearch)"
+    cache_ttl: float = Field(86400.0, ge=0, description="Seconds a cached search result or page stays.")
+
+    # --- passages and citations -----------------------------------------------------------------
+    passages_per_node: int = Field(6, ge=1, le=40)
+    passage_chars: int = Field(700, ge=100, le=8000)
+    citation_min_support: float = Field(
+        0.3, ge=0.0, le=1.0, description="Share of a sentence's words a cited passage must contain."
+    )
+    citation_attach_support: float = Field(
+        0.5, ge=0.0, le=1.0, description="Share of an uncited sentence's words a passage must contain to be cited."
+    )
+
+    # --- planning and scheduling ----------------------------------------------------------------
+    max_nodes: int = Field(8, ge=1, le=100)
+    max_rounds: int = Field(4, ge=1, le=50, description="Planner rounds.")
+    max_concurrency: int = Field(4, ge=1, le=64, description="Sub-questions searched at once.")
+    node_timeout: float = Field(180.0, gt=0, description="Seconds for one sub-question.")
+    total_timeout: float = Field(600.0, gt=0, description="Seconds for the whole question.")
+    max_question_chars: int = Field(2000, ge=10)
+
+    # --- output ---------------------------------------------------------------------------------
+    language: Literal["auto", "en", "zh"] = "auto"
+    data_dir: Path = Field(default_factory=_default_data_dir)
+
+    @field_validator("engines", mode="before")
+    @classmethod
+    def _split_engines(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("allow_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("engines")
+    @classmethod
+    def _known_engines(cls, value: list[str]) -> list[str]:
+        unknown = [name for name in value if name not in KNOWN_ENGINES]
+        if unknown:
+            raise ValueError(f"unknown engine(s) {unknown}; choose from {', '.join(KNOWN_ENGINES)}")
+        if not value:
+            raise ValueError("at least one search engine is needed")
+        return list(dict.fromkeys(value))
+
+    @model_validator(mode="after")
+    def _check_keys(self) -> Settings:
+        needs = {
+            "searxng": ("searxng_url", "MINDSEARCH_SEARXNG_URL"),
+            "brave": ("brave_api_key", "MINDSEARCH_BRAVE_API_KEY"),
+            "serper": ("serper_api_key", "MINDSEARCH_SERPER_API_KEY"),
+            "tavily": ("tavily_api_key", "MINDSEARCH_TAVILY_API_KEY"),
+        }
+        for engine, (field, env) in needs.items():
+            if engine in self.engines and not getattr(self, field):
+                raise ValueError(f"engine {engine!r} needs {env} (or {field} in the TOML file)")
+        return self
+
+    @property
+    def resolved_prompt_style(self) -> Literal["chat", "base"]:
+        if self.prompt_style != "auto":
+            return self.prompt_style
+        return "base" if self.llm == "llamacpp" else "chat"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            TomlConfigSettingsSource(settings_cls, toml_file=_config_file()),
+        )
+
+
+def describe_settings() -> list[tuple[str, str, str]]:
+    """(env name, default, description) for every setting; the README table is made from this."""
+    rows = []
+    for name, field in Settings.model_fields.items():
+        default = field.default_factory() if field.default_factory else field.default  # type: ignore[call-arg]
+        rows.append((f"MINDSEARCH_{name.upper()}", repr(default), field.description or ""))
+    return rows

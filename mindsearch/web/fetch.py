@@ -1,0 +1,284 @@
+"""Fetching pages: one shared aiohttp session, limits on everything, and a guard against SSRF.
+
+URLs come from search results, so strangers choose them. Every hop (redirects are followed by hand)
+is checked: http/https only, and the host must resolve to public addresses only. The check runs in the
+session's resolver, so the connection goes to the very address that was checked (no DNS rebinding
+between check and connect). ``allow_hosts`` lets listed hosts or networks through (tests on loopback).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import re
+import socket
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import DefaultResolver
+from bs4.dammit import UnicodeDammit
+
+TEXT_TYPES = ("text/html", "application/xhtml+xml", "text/plain")
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class FetchError(RuntimeError):
+    """A page could not be read; the message says why in a few words."""
+
+
+class BlockedURL(FetchError):
+    """The URL points somewhere this fetcher never goes (private address, bad scheme...)."""
+
+
+@dataclass(frozen=True)
+class FetchedPage:
+    url: str
+    final_url: str
+    status: int
+    content_type: str
+    text: str
+    truncated: bool = False
+
+
+class Fetcher(ABC):
+    """Reads one URL into text; raises FetchError (or BlockedURL) when it cannot."""
+
+    @abstractmethod
+    async def fetch(self, url: str) -> FetchedPage: ...
+
+    async def aclose(self) -> None:
+        """Close sessions; the default has none."""
+
+
+@dataclass(frozen=True)
+class AllowList:
+    hosts: frozenset[str]
+    networks: tuple[IPNetwork, ...]
+
+    @classmethod
+    def parse(cls, entries: Sequence[str]) -> AllowList:
+        hosts, networks = set(), []
+        for entry in entries:
+            try:
+                networks.append(ipaddress.ip_network(entry.strip("[]"), strict=False))
+            except ValueError:
+                hosts.add(entry.lower().rstrip("."))
+        return cls(frozenset(hosts), tuple(networks))
+
+    def allows_host(self, host: str) -> bool:
+        return host.lower().rstrip(".") in self.hosts
+
+    def allows_ip(self, ip: IPAddress) -> bool:
+        return any(ip.version == net.version and ip in net for net in self.networks)
+
+
+def refusal(ip: IPAddress, allow: AllowList) -> str | None:
+    """Why this address must not be fetched, or None when it may be. The one place that decides."""
+    if allow.allows_ip(ip):
+        return None
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if embedded is not None:
+            reason = refusal(embedded, allow)
+            return f"{reason} (embedded in {ip})" if reason else None
+        if ip in ipaddress.ip_network("64:ff9b::/96"):  # NAT64 of an IPv4 address
+            return refusal(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF), allow)
+    if ip.is_loopback:
+        return f"{ip} is a loopback address"
+    if ip.is_link_local:
+        return f"{ip} is link-local (cloud metadata lives here)"
+    if ip.is_multicast:
+        return f"{ip} is multicast"
+    if ip.is_unspecified:
+        return f"{ip} is unspecified"
+    if isinstance(ip, ipaddress.IPv4Address) and ip in ipaddress.ip_network("100.64.0.0/10"):
+        return f"{ip} is shared address space (CGNAT)"
+    if ip.is_private:
+        return f"{ip} is a private address"
+    if ip.is_reserved or not ip.is_global:
+        return f"{ip} is a reserved address"
+    return None
+
+
+def literal_ip(host: str) -> IPAddress | None:
+    """The address a host names literally, in any notation a resolver would accept (decimal, hex, octal)."""
+    host = host.strip("[]")
+    try:
+        return ipaddress.ip_address(host.split("%")[0])
+    except ValueError:
+        pass
+    if re.fullmatch(r"[0-9a-fA-FxX.]+", host) and any(ch.isdigit() for ch in host):
+        try:  # inet_aton accepts 0x7f.1, 017700000001, 2130706433, 127.1 ...
+            return ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return None
+    return None
+
+
+def check_url(url: str, allow: AllowList) -> str:
+    """Return the host after checking scheme and literal addresses; raise BlockedURL when refused."""
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        raise BlockedURL(f"malformed URL: {exc}") from exc
+    if parts.scheme not in ("http", "https"):
+        raise BlockedURL(f"scheme {parts.scheme or '(none)'!r} is not fetched, only http and https")
+    host = parts.hostname or ""
+    if not host:
+        raise BlockedURL("URL has no host")
+    if parts.username or parts.password:
+        raise BlockedURL("URLs with credentials are not fetched")
+    if allow.allows_host(host):
+        return host
+    ip = literal_ip(host)
+    if ip is not None:
+        reason = refusal(ip, allow)
+        if reason:
+            raise BlockedURL(reason)
+    if host.rstrip(".").lower() in ("localhost", "metadata.google.internal") or host.endswith(".localhost"):
+        raise BlockedURL(f"{host} is a local name")
+    return host
+
+
+class GuardedResolver(AbstractResolver):
+    """Resolves names, then removes every address ``refusal`` objects to; none left means refused."""
+
+    def __init__(self, allow: AllowList, inner: AbstractResolver | None = None) -> None:
+        self.allow = allow
+        self.inner = inner or DefaultResolver()
+
+    async def resolve(self, host: str, port: int = 0, family: int = socket.AF_INET) -> list[ResolveResult]:
+        results = await self.inner.resolve(host, port, family)
+        if self.allow.allows_host(host):
+            return results
+        safe, reasons = [], []
+        for result in results:
+            reason = refusal(ipaddress.ip_address(result["host"]), self.allow)
+            if reason:
+                reasons.append(reason)
+            else:
+                safe.append(result)
+        if not safe:
+            raise BlockedURL(f"{host} resolves to refused addresses: {'; '.join(reasons[:2])}")
+        return safe
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+class HttpFetcher(Fetcher):
+    def __init__(
+        self,
+        *,
+        allow_hosts: Sequence[str] = (),
+        concurrency: int = 16,
+        per_host: int = 4,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 10.0,
+        total_timeout: float = 15.0,
+        max_bytes: int = 3_000_000,
+        max_redirects: int = 5,
+        user_agent: str = "mindsearch",
+        resolver: AbstractResolver | None = None,
+    ) -> None:
+        self.allow = AllowList.parse(allow_hosts)
+        self.max_bytes = max_bytes
+        self.max_redirects = max_redirects
+        self.timeout = aiohttp.ClientTimeout(total=total_timeout, sock_connect=connect_timeout, sock_read=read_timeout)
+        self._concurrency, self._per_host = concurrency, per_host
+        self._headers = {"User-Agent": user_agent, "Accept": "text/html,application/xhtml+xml,text/plain;q=0.9"}
+        self._resolver = resolver
+        self._session: aiohttp.ClientSession | None = None
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(
+                limit=self._concurrency,
+                limit_per_host=self._per_host,
+                resolver=GuardedResolver(self.allow, self._resolver),
+                ttl_dns_cache=60,
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector, timeout=self.timeout, headers=self._headers, auto_decompress=True
+            )
+        return self._session
+
+    async def fetch(self, url: str) -> FetchedPage:
+        try:
+            return await asyncio.wait_for(self._fetch(url), self.timeout.total)
+        except asyncio.TimeoutError as exc:
+            raise FetchError(f"timed out after {self.timeout.total:g} s") from exc
+        except BlockedURL:
+            raise
+        except aiohttp.ClientConnectorError as exc:
+            if isinstance(exc.os_error, BlockedURL):
+                raise exc.os_error from exc
+            raise FetchError(f"cannot connect: {exc.os_error or exc}") from exc
+        except (aiohttp.ClientError, OSError, UnicodeError) as exc:
+            raise FetchError(f"{type(exc).__name__}: {exc}") from exc
+
+    async def _fetch(self, url: str) -> FetchedPage:
+        session = self._get_session()
+        current = url
+        for _hop in range(self.max_redirects + 1):
+            check_url(current, self.allow)
+            async with session.get(current, allow_redirects=False) as response:
+                if response.status in (301, 302, 303, 307, 308):
+                    location = response.headers.get("Location")
+                    if not location:
+                        raise FetchError(f"HTTP {response.status} without a Location")
+                    current = urljoin(current, location)
+                    continue
+                if response.status >= 400:
+                    raise FetchError(f"HTTP {response.status}")
+                content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+                if content_type and content_type not in TEXT_TYPES:
+                    raise FetchError(f"content type {content_type} is not text")
+                body, truncated = await self._read_capped(response)
+                text = decode(body, response.charset)
+                return FetchedPage(url, current, response.status, content_type or "text/html", text, truncated)
+        raise FetchError(f"more than {self.max_redirects} redirects")
+
+    async def _read_capped(self, response: aiohttp.ClientResponse) -> tuple[bytes, bool]:
+        chunks, size = [], 0
+        async for chunk in response.content.iter_chunked(65536):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size >= self.max_bytes:
+                return b"".join(chunks)[: self.max_bytes], True
+        return b"".join(chunks), False
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset=["']?([A-Za-z0-9_\-]+)""", re.IGNORECASE)
+
+
+def decode(body: bytes, declared: str | None) -> str:
+    """Bytes to text: the declared charset, else the page's meta tag, else detection."""
+    candidates: list[str] = []
+    if declared:
+        candidates.append(declared)
+    meta = _META_CHARSET.search(body[:4096])
+    if meta:
+        candidates.append(meta.group(1).decode("ascii", "ignore"))
+    for encoding in candidates:
+        try:
+            return body.decode(encoding)
+        except (LookupError, UnicodeDecodeError):
+            continue
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    dammit: Any = UnicodeDammit(body, is_html=True)
+    return str(dammit.unicode_markup or body.decode("utf-8", "replace"))
