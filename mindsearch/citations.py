@@ -194,9 +194,12 @@ class CitationStream:
                 continue
             if source not in kept:
                 kept.append(source)
-        if not kept and len(set(tokens(sentence))) >= 3:
+        words = len(set(tokens(sentence)))
+        if not kept and words:
+            # a short sentence ("The Exies.") must be found whole; a longer one well enough
+            needed = self.attach_support if words >= 3 else 1.0
             best = max(self.sources.values(), key=lambda s: s.support(sentence), default=None)
-            if best is not None and best.support(sentence) >= self.attach_support:
+            if best is not None and best.support(sentence) >= needed:
                 kept.append(best)
         return sorted({self.registry.number(source) for source in kept})
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 import networkx as nx
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class PlanError(ValueError):
@@ -23,6 +23,16 @@ class SubQuestion(BaseModel):
     id: str = Field(pattern=r"^[A-Za-z0-9_\-]{1,32}$", description="Short unique id, e.g. q1.")
     question: str = Field(min_length=1, max_length=500)
     depends_on: list[str] = Field(default_factory=list, max_length=20)
+
+    @field_validator("id")
+    @classmethod
+    def _lower_id(cls, value: str) -> str:
+        return value.lower()  # ids are case-insensitive: "Q2" and "q2" name one node
+
+    @field_validator("depends_on")
+    @classmethod
+    def _lower_deps(cls, value: list[str]) -> list[str]:
+        return [item.strip().lower() for item in value]
 
 
 class PlanAction(BaseModel):

@@ -17,7 +17,7 @@ from .citations import strip_markers
 from .graph import PlanAction, PlanError, QuestionGraph, SubQuestion
 from .llm.base import ChatModel, LLMError, Message, extract_json
 from .prompts import render
-from .text import similarity
+from .text import similarity, tokens
 
 ECHO_SIMILARITY = 0.6
 DUPLICATE_SIMILARITY = 0.85
@@ -85,32 +85,45 @@ class Planner:
 
     def _validate(self, reply: str, question: str, graph: QuestionGraph) -> PlanAction:
         action = PlanAction.model_validate(extract_json(reply))
-        action = fold_echoes(action, question, graph)
+        action = fold_echoes(action, question, graph, off_topic=self.style == "base")
         graph.check(action.add)
         return action
 
 
-def fold_echoes(action: PlanAction, question: str, graph: QuestionGraph) -> PlanAction:
-    """Drop sub-questions that repeat an existing node; collapse an echo-only first plan to one node."""
+def fold_echoes(action: PlanAction, question: str, graph: QuestionGraph, *, off_topic: bool = False) -> PlanAction:
+    """Remove what adds nothing: repeats of existing or earlier nodes and, with ``off_topic`` (for small base
+    models, which ramble), sub-questions that share no word with the question or the answers so far.
+    An echo-only first plan becomes one node."""
     existing = {node.id: node.question for node in graph.nodes}
+    known = " ".join([question, *(f"{n.question} {n.answer}" for n in graph.nodes)])
+    known_tokens = set(tokens(known))
     renamed: dict[str, str] = {}
     kept: list[SubQuestion] = []
     for sub in action.add:
+        if sub.id in existing:  # a duplicate id is an error the model must repair, not fold
+            kept.append(sub)
+            continue
         twin = next(
             (nid for nid, text in existing.items() if similarity(text, sub.question) >= DUPLICATE_SIMILARITY),
             None,
         )
-        if twin is not None and sub.id not in existing:
+        if twin is not None:
             renamed[sub.id] = twin
             continue
+        if off_topic and not set(tokens(sub.question)) & known_tokens:
+            continue
+        existing[sub.id] = sub.question
         kept.append(sub)
-    kept = [
-        sub.model_copy(update={"depends_on": [renamed.get(d, d) for d in sub.depends_on if renamed.get(d, d) != sub.id]})
-        for sub in kept
-    ]
-    if len(graph) == 0 and kept and all(similarity(sub.question, question) >= ECHO_SIMILARITY for sub in kept):
+    kept_ids = {sub.id for sub in kept} | {node.id for node in graph.nodes}
+    pruned = []
+    for sub in kept:
+        deps = [renamed.get(d, d) for d in sub.depends_on]
+        # a dependency on a dropped off-topic node is dropped with it; unknown ids stay, to be reported
+        deps = [d for d in deps if d in kept_ids or d not in {s.id for s in action.add}]
+        pruned.append(sub.model_copy(update={"depends_on": list(dict.fromkeys(deps))}))
+    if len(graph) == 0 and all(similarity(sub.question, question) >= ECHO_SIMILARITY for sub in pruned):
         return PlanAction(add=[SubQuestion(id="q1", question=question)], finish=True)
-    return PlanAction(add=kept, finish=action.finish)
+    return PlanAction(add=pruned, finish=action.finish)
 
 
 def describe_graph(graph: QuestionGraph, style: str) -> str:

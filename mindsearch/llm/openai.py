@@ -1,0 +1,222 @@
+"""Any OpenAI-compatible server: LMDeploy's api_server, vLLM, Ollama, llama.cpp's server, hosted APIs.
+
+Streams ``/chat/completions`` over SSE with aiohttp. Structured output is asked as
+``response_format: json_schema``; a server that refuses it (HTTP 400/422) is asked again with
+``json_object``, then with no format, and the reply is parsed and validated either way. 429, 5xx and
+connection resets are retried with exponential backoff, but only before any text has been streamed.
+``reasoning_content`` deltas (reasoning models) are never passed on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+
+from ..settings import Settings
+from .base import ChatModel, LLMError, ModelRequest
+
+RETRY_STATUSES = {408, 409, 429, 500, 502, 503, 504}
+FORMATS = ("json_schema", "json_object", "none")
+
+
+class OpenAIModel(ChatModel):
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        api_key: str | None = None,
+        model: str | None = None,
+        temperature: float = 0.0,
+        max_tokens: int = 512,
+        timeout: float = 120.0,
+        retries: int = 3,
+        backoff: float = 0.5,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.api_key = api_key
+        self.model = model
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+        self.timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=min(10.0, timeout))
+        self.retries = retries
+        self.backoff = backoff
+        self.name = f"openai:{model or '?'}@{self.base_url}"
+        self.style = "chat"
+        self._format_index = 0  # which response_format this server accepts, learned on first refusal
+        self._session: aiohttp.ClientSession | None = None
+        self._model_lock = asyncio.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> OpenAIModel:
+        return cls(
+            settings.base_url,
+            api_key=settings.api_key,
+            model=settings.model,
+            temperature=settings.temperature,
+            max_tokens=settings.max_tokens,
+            timeout=settings.llm_timeout,
+            retries=settings.llm_retries,
+        )
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"Content-Type": "application/json"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        return headers
+
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(timeout=self.timeout)
+        return self._session
+
+    async def model_name(self) -> str:
+        """The configured model, or the first one the server lists (LMDeploy and llama.cpp serve one)."""
+        if self.model:
+            return self.model
+        async with self._model_lock:
+            if self.model:
+                return self.model
+            try:
+                async with self.session().get(f"{self.base_url}/models", headers=self._headers()) as response:
+                    if response.status != 200:
+                        raise LLMError(
+                            f"{self.base_url}/models answered HTTP {response.status}; set MINDSEARCH_MODEL"
+                        )
+                    data = await response.json(content_type=None)
+                self.model = str(data["data"][0]["id"])
+            except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+                raise LLMError(_unreachable(self.base_url, exc)) from exc
+            except (KeyError, IndexError, TypeError, ValueError) as exc:
+                raise LLMError(f"{self.base_url}/models lists no model; set MINDSEARCH_MODEL") from exc
+            self.name = f"openai:{self.model}@{self.base_url}"
+            return self.model
+
+    def _body(self, request: ModelRequest, model: str, format_kind: str) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": model,
+            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+            "stream": True,
+            "temperature": self.temperature,
+            "max_tokens": request.max_tokens or self.max_tokens,
+        }
+        if request.stop:
+            body["stop"] = request.stop[:4]
+        schema = request.json_schema()
+        if schema is not None and format_kind == "json_schema":
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": request.schema.__name__ if request.schema else "reply", "schema": schema},
+            }
+        elif schema is not None and format_kind == "json_object":
+            body["response_format"] = {"type": "json_object", "schema": schema}
+        return body
+
+    async def _stream(self, request: ModelRequest) -> AsyncIterator[str]:
+        model = await self.model_name()
+        url = f"{self.base_url}/chat/completions"
+        attempt = 0
+        while True:
+            format_kind = FORMATS[self._format_index] if request.schema is not None else "none"
+            body = self._body(request, model, format_kind)
+            streamed = False
+            try:
+                async with self.session().post(url, json=body, headers=self._headers()) as response:
+                    if response.status in (400, 422) and request.schema is not None and self._format_index < 2:
+                        self._format_index += 1  # the server does not take this response_format
+                        continue
+                    if response.status in RETRY_STATUSES and attempt < self.retries:
+                        attempt += 1
+                        await asyncio.sleep(_delay(self.backoff, attempt, response.headers.get("Retry-After")))
+                        continue
+                    if response.status >= 400:
+                        raise LLMError(f"{url} answered HTTP {response.status}: {await _error_text(response)}")
+                    async for text in _read_sse(response):
+                        streamed = True
+                        yield text
+                    return
+            except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, asyncio.TimeoutError) as exc:
+                if streamed:
+                    raise LLMError(f"the model's reply was cut off: {type(exc).__name__}: {exc}") from exc
+                if attempt >= self.retries:
+                    raise LLMError(_unreachable(self.base_url, exc)) from exc
+                attempt += 1
+                await asyncio.sleep(_delay(self.backoff, attempt, None))
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+async def _read_sse(response: aiohttp.ClientResponse) -> AsyncIterator[str]:
+    """Text deltas from an SSE chat stream (or from a plain JSON reply, for servers that ignore stream)."""
+    content_type = response.headers.get("Content-Type", "")
+    if "text/event-stream" not in content_type:
+        data = await response.json(content_type=None)
+        text = _message_text(data)
+        if text:
+            yield text
+        return
+    buffer = b""
+    async for chunk in response.content.iter_any():
+        buffer += chunk
+        while b"\n" in buffer:
+            line, buffer = buffer.split(b"\n", 1)
+            line = line.strip()
+            if not line.startswith(b"data:"):
+                continue
+            payload = line[5:].strip()
+            if payload == b"[DONE]":
+                return
+            try:
+                data = json.loads(payload)
+            except json.JSONDecodeError:
+                continue
+            if "error" in data:
+                raise LLMError(f"the server reported an error mid-stream: {data['error']}")
+            for choice in data.get("choices") or []:
+                text = (choice.get("delta") or {}).get("content")
+                if text:
+                    yield text
+
+
+def _message_text(data: Any) -> str:
+    try:
+        return str(data["choices"][0]["message"]["content"] or "")
+    except (KeyError, IndexError, TypeError):
+        raise LLMError(f"unexpected reply from the server: {str(data)[:200]}") from None
+
+
+async def _error_text(response: aiohttp.ClientResponse) -> str:
+    try:
+        text = await response.text()
+    except (aiohttp.ClientError, UnicodeDecodeError):
+        return "(no body)"
+    try:
+        data = json.loads(text)
+        message = data.get("error", {}).get("message") if isinstance(data.get("error"), dict) else data.get("error")
+        return str(message or data.get("detail") or text)[:300]
+    except (json.JSONDecodeError, AttributeError):
+        return text[:300]
+
+
+def _delay(backoff: float, attempt: int, retry_after: str | None) -> float:
+    if retry_after:
+        try:
+            return min(float(retry_after), 30.0)
+        except ValueError:
+            pass
+    return float(backoff * (2 ** (attempt - 1)) * (0.5 + random.random()))
+
+
+def _unreachable(base_url: str, exc: BaseException) -> str:
+    return (
+        f"cannot reach the OpenAI-compatible server at {base_url} ({type(exc).__name__}: {exc or 'timeout'}); "
+        "is it running? (e.g. lmdeploy serve api_server internlm/internlm2_5-7b-chat --server-port 23333, "
+        "then MINDSEARCH_BASE_URL=http://127.0.0.1:23333/v1)"
+    )
