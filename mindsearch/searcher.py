@@ -169,6 +169,10 @@ class Searcher:
 
     async def _read_page(self, node: Node, hit: SearchHit) -> _Document | None:
         cached = self.ctx.cache.get("page", hit.key)
+        if cached is not None and "error" in cached:
+            self.ctx.emit(ev.PageRead(node_id=node.id, url=hit.url, title=hit.title, ok=False, cached=True,
+                                      error=cached["error"]))
+            return None
         if cached is not None:
             self.ctx.emit(ev.PageRead(node_id=node.id, url=hit.url, title=cached["title"],
                                       chars=len(cached["text"]), cached=True))
@@ -177,15 +181,17 @@ class Searcher:
             page = await self.ctx.fetcher.fetch(hit.url)
             extracted = await asyncio.to_thread(self.ctx.extractor.extract, page.text, page.final_url)
         except (FetchError, BlockedURL) as exc:
-            self.ctx.emit(ev.PageRead(node_id=node.id, url=hit.url, title=hit.title, ok=False, error=str(exc)))
-            return None
+            return self._unreadable(node, hit, str(exc))
         title = extracted.title or hit.title
         if not extracted.text.strip():
-            self.ctx.emit(ev.PageRead(node_id=node.id, url=hit.url, title=title, ok=False, error="no main text"))
-            return None
+            return self._unreadable(node, hit, "no main text")
         self.ctx.cache.put("page", hit.key, {"title": title, "text": extracted.text})
         self.ctx.emit(ev.PageRead(node_id=node.id, url=hit.url, title=title, chars=len(extracted.text)))
         return _Document(hit, title, extracted.text)
+
+    def _unreadable(self, node: Node, hit: SearchHit, error: str) -> None:
+        self.ctx.cache.put("page", hit.key, {"error": error}, ttl=self.settings.failure_ttl)
+        self.ctx.emit(ev.PageRead(node_id=node.id, url=hit.url, title=hit.title, ok=False, error=error))
 
     # -- passages ----------------------------------------------------------------------------------
     def select_passages(self, node: Node, queries: list[str], documents: list[_Document]) -> list[Source]:

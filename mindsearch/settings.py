@@ -99,6 +99,7 @@ class Settings(BaseSettings):
     )
     user_agent: str = "Mozilla/5.0 (compatible; mindsearch/0.1; +https://github.com/mindsearch)"
     cache_ttl: float = Field(86400.0, ge=0, description="Seconds a cached search result or page stays.")
+    failure_ttl: float = Field(600.0, ge=0, description="Seconds a page that could not be read is not retried.")
 
     # --- passages and citations -----------------------------------------------------------------
     passages_per_node: int = Field(6, ge=1, le=40)

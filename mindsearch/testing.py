@@ -43,6 +43,20 @@ def kind_of(request: ModelRequest) -> Literal["plan", "queries", "answer", "writ
     return "write"
 
 
+def kind_of_body(body: dict[str, Any]) -> Literal["plan", "queries", "answer", "write"]:
+    """``kind_of`` for a request body that reached a FakeOpenAIServer."""
+    text = "\n".join(str(m.get("content", "")) for m in body.get("messages", []))
+    fmt = body.get("response_format") or {}
+    name = (fmt.get("json_schema") or {}).get("name", "")
+    if name == "PlanAction" or (not fmt and ('"finish"' in text and "planner" in text)):
+        return "plan"
+    if name == "QueryList" or '"queries"' in text:
+        return "queries"
+    if "Passages" in text or "段落" in text:
+        return "answer"
+    return "write"
+
+
 @dataclass
 class Call:
     request: ModelRequest
@@ -177,6 +191,7 @@ class RecordedRequest:
         return "\n".join(str(m.get("content", "")) for m in self.body.get("messages", []))
 
 
+CUT = "\x00cut\x00"  # put in a reply's pieces to drop the connection at that point
 ServerReply = str | list[str] | int | tuple[int, str]
 ServerHandler = Callable[[dict[str, Any]], ServerReply | Awaitable[ServerReply]]
 
@@ -228,6 +243,10 @@ class FakeOpenAIServer(_Server):
             for piece in pieces:
                 if self.piece_delay:
                     await asyncio.sleep(self.piece_delay)
+                if piece is CUT:  # the connection drops mid-stream
+                    assert request.transport is not None
+                    request.transport.close()
+                    return response
                 chunk = {"id": "x", "object": "chat.completion.chunk", "model": self.model,
                          "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
                 await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
@@ -300,6 +319,7 @@ class Recorder:
 
 
 __all__ = [
+    "CUT",
     "FakeOpenAIServer",
     "MemoryEngine",
     "Recorder",
@@ -309,5 +329,6 @@ __all__ = [
     "block_real_models",
     "doc_hit",
     "kind_of",
+    "kind_of_body",
     "plan_json",
 ]

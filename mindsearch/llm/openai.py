@@ -163,6 +163,7 @@ async def _read_sse(response: aiohttp.ClientResponse) -> AsyncIterator[str]:
             yield text
         return
     buffer = b""
+    finished = False
     async for chunk in response.content.iter_any():
         buffer += chunk
         while b"\n" in buffer:
@@ -183,6 +184,9 @@ async def _read_sse(response: aiohttp.ClientResponse) -> AsyncIterator[str]:
                 text = (choice.get("delta") or {}).get("content")
                 if text:
                     yield text
+                finished = finished or bool(choice.get("finish_reason"))
+    if not finished:
+        raise LLMError("the model's reply was cut off (the stream ended without [DONE])")
 
 
 def _message_text(data: Any) -> str:

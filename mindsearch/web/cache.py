@@ -41,12 +41,12 @@ class Cache:
             return None
         return json.loads(row[0])
 
-    def put(self, kind: str, key: str, value: Any) -> None:
+    def put(self, kind: str, key: str, value: Any, ttl: float | None = None) -> None:
         if self._db is None:
             return
         self._db.execute(
             "INSERT OR REPLACE INTO cache VALUES (?, ?, ?, ?)",
-            (kind, key, json.dumps(value, ensure_ascii=False), time.time() + self.ttl),
+            (kind, key, json.dumps(value, ensure_ascii=False), time.time() + (self.ttl if ttl is None else ttl)),
         )
 
     def close(self) -> None:

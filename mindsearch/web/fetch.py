@@ -15,13 +15,12 @@ import socket
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
-from bs4.dammit import UnicodeDammit
+from charset_normalizer import from_bytes
 
 TEXT_TYPES = ("text/html", "application/xhtml+xml", "text/plain")
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -280,5 +279,13 @@ def decode(body: bytes, declared: str | None) -> str:
         return body.decode("utf-8")
     except UnicodeDecodeError:
         pass
-    dammit: Any = UnicodeDammit(body, is_html=True)
-    return str(dammit.unicode_markup or body.decode("utf-8", "replace"))
+    # Undeclared and not UTF-8: a multi-byte CJK encoding when detection finds one, else windows-1252,
+    # the web's default for legacy Western pages (detectors often mistake it for other code pages).
+    best = from_bytes(body[:200_000]).best()
+    if best is not None and best.encoding.replace("-", "_") in _CJK_ENCODINGS:
+        return body.decode(best.encoding, "replace")
+    return body.decode("cp1252", "replace")
+
+
+_CJK_ENCODINGS = {"gb18030", "gb2312", "gbk", "big5", "big5hkscs", "shift_jis", "cp932", "euc_jp", "euc_kr",
+                  "cp949", "iso2022_jp"}
