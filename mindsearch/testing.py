@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -267,7 +268,7 @@ class StaticSite(_Server):
         self.root = root
         self.hits: list[str] = []
         for path, handler in (routes or {}).items():
-            self.app.router.add_get(path, self._counted(handler))
+            self.app.router.add_route("*", path, self._counted(handler))
         if root is not None:
             self.app.router.add_get("/{tail:.*}", self._counted(self._file))
 
@@ -291,7 +292,10 @@ class StaticSite(_Server):
 
 @contextmanager
 def block_real_models() -> Iterator[None]:
-    """Make every real backend raise when built, so a test that forgot a fake fails loudly."""
+    """Make every real backend raise when built, so a test that forgot a fake fails loudly.
+
+    The OpenAI-compatible backend stays usable for servers on loopback (the fakes in this module).
+    """
     from . import plugins
 
     saved = dict(plugins.BACKENDS)
@@ -299,8 +303,14 @@ def block_real_models() -> Iterator[None]:
     def refuse(settings: Any) -> ChatModel:
         raise LLMError("real model calls are blocked in this test; pass model=ScriptedModel(...)")
 
+    def loopback_only(settings: Any) -> ChatModel:
+        host = urlsplit(settings.base_url).hostname or ""
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            raise LLMError(f"tests may only call model servers on loopback, not {settings.base_url}")
+        return saved["openai"](settings)
+
     for name in plugins.BACKENDS:
-        plugins.BACKENDS[name] = refuse
+        plugins.BACKENDS[name] = loopback_only if name == "openai" else refuse
     try:
         yield
     finally:

@@ -66,7 +66,7 @@ class LocalIndex:
         replaced: set[str] = set()
         for doc in documents:
             if doc.source not in replaced:
-                writer.delete_documents("source", doc.source)
+                writer.delete_documents_by_term("source", doc.source)
                 replaced.add(doc.source)
             writer.add_document(tantivy.Document(title=doc.title, body=doc.text, url=doc.url, source=doc.source))
             count += 1
