@@ -35,8 +35,12 @@ def _add_settings_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--api-key", help="key for the OpenAI-compatible server")
     group.add_argument("--model-path", type=Path, help="GGUF file for the llamacpp backend")
     group.add_argument("--prompt-style", choices=["auto", "chat", "base"])
-    group.add_argument("--engine", "--engines", dest="engines",
-                       help=f"search engines, comma-separated: {', '.join(KNOWN_ENGINES)}")
+    group.add_argument(
+        "--engine",
+        "--engines",
+        dest="engines",
+        help=f"search engines, comma-separated: {', '.join(KNOWN_ENGINES)}",
+    )
     group.add_argument("--searxng-url")
     group.add_argument("--language", choices=["auto", "en", "zh"])
     group.add_argument("--max-nodes", type=int)
@@ -51,9 +55,24 @@ def _add_settings_flags(parser: argparse.ArgumentParser) -> None:
 
 
 SETTING_FLAGS = (
-    "llm", "base_url", "model", "api_key", "model_path", "prompt_style", "engines", "searxng_url", "language",
-    "max_nodes", "max_rounds", "max_concurrency", "pages_per_node", "node_timeout", "total_timeout",
-    "max_tokens", "allow_hosts", "data_dir",
+    "llm",
+    "base_url",
+    "model",
+    "api_key",
+    "model_path",
+    "prompt_style",
+    "engines",
+    "searxng_url",
+    "language",
+    "max_nodes",
+    "max_rounds",
+    "max_concurrency",
+    "pages_per_node",
+    "node_timeout",
+    "total_timeout",
+    "max_tokens",
+    "allow_hosts",
+    "data_dir",
 )
 
 
@@ -119,8 +138,10 @@ def index_command(args: argparse.Namespace) -> int:
             continue
         total += count
         console.print(f"indexed {count:>6} documents from {escape(str(path))}")
-    console.print(f"[green]{total} documents from {len(files) - failed} files; the index holds {index.num_docs}[/] "
-                  f"({index.path})")
+    console.print(
+        f"[green]{total} documents from {len(files) - failed} files; the index holds {index.num_docs}[/] "
+        f"({index.path})"
+    )
     return 1 if failed and not total else 0
 
 
@@ -182,20 +203,28 @@ class LiveView:
             self.console.print(f"[dim]{escape(event.llm)} · engines: {', '.join(event.engines)}[/]")
         elif isinstance(event, ev.Plan):
             for node in event.added:
-                self.nodes[node.id] = {"question": node.question, "depends_on": node.depends_on, "state": "waiting"}
+                self.nodes[node.id] = {
+                    "question": node.question,
+                    "depends_on": node.depends_on,
+                    "state": "waiting",
+                }
         elif isinstance(event, ev.NodeStarted):
             self.nodes[event.node_id]["state"] = "running"
         elif isinstance(event, ev.SearchResults):
             self.nodes[event.node_id]["detail"] = f"{len(event.hits)} results for {event.query!r}"
         elif isinstance(event, ev.PageRead):
-            self.nodes[event.node_id]["detail"] = f"read {event.url}" if event.ok else f"could not read {event.url}"
+            self.nodes[event.node_id]["detail"] = (
+                f"read {event.url}" if event.ok else f"could not read {event.url}"
+            )
         elif isinstance(event, ev.NodeDone):
-            node = self.nodes[event.node_id]
-            node["state"] = "done" if event.ok else "failed"
-            node["detail"] = "" if event.ok else event.error or ""
+            state = self.nodes[event.node_id]
+            state["state"] = "done" if event.ok else "failed"
+            state["detail"] = "" if event.ok else event.error or ""
         elif isinstance(event, ev.Error):
-            self.console.print(f"[red]{event.stage} error{f' in {event.node_id}' if event.node_id else ''}:[/] "
-                               f"{escape(event.message)}")
+            self.console.print(
+                f"[red]{event.stage} error{f' in {event.node_id}' if event.node_id else ''}:[/] "
+                f"{escape(event.message)}"
+            )
         elif isinstance(event, ev.AnswerDelta):
             if not self.answering:
                 self._stop_live()

@@ -16,7 +16,7 @@ SCHEMA_VERSION = 1
 
 class _Event(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    v: Literal[1] = SCHEMA_VERSION
+    v: Literal[1] = 1  # SCHEMA_VERSION
 
 
 class PlannedNode(BaseModel):

@@ -29,6 +29,13 @@ class SubQuestion(BaseModel):
     def _lower_id(cls, value: str) -> str:
         return value.lower()  # ids are case-insensitive: "Q2" and "q2" name one node
 
+    @field_validator("question")
+    @classmethod
+    def _has_words(cls, value: str) -> str:
+        if not any(char.isalnum() for char in value):
+            raise ValueError("a sub-question needs words, not only punctuation")
+        return value.strip()
+
     @field_validator("depends_on")
     @classmethod
     def _lower_deps(cls, value: list[str]) -> list[str]:
@@ -73,7 +80,7 @@ class QuestionGraph:
         self.dag: nx.DiGraph = nx.DiGraph()
 
     def __len__(self) -> int:
-        return self.dag.number_of_nodes()
+        return int(self.dag.number_of_nodes())
 
     def __contains__(self, node_id: object) -> bool:
         return node_id in self.dag
@@ -126,7 +133,9 @@ class QuestionGraph:
         self.check(additions)
         added = []
         for sub in additions:
-            node = Node(id=sub.id, question=sub.question.strip(), depends_on=list(dict.fromkeys(sub.depends_on)))
+            node = Node(
+                id=sub.id, question=sub.question.strip(), depends_on=list(dict.fromkeys(sub.depends_on))
+            )
             self.dag.add_node(sub.id, node=node, order=len(self.dag))
             added.append(node)
         for node in added:

@@ -46,7 +46,9 @@ class Planner:
         self.max_rounds = max_rounds
         self.max_tokens = max_tokens
 
-    async def plan(self, question: str, graph: QuestionGraph, round_no: int, history: str = "") -> PlanOutcome:
+    async def plan(
+        self, question: str, graph: QuestionGraph, round_no: int, history: str = ""
+    ) -> PlanOutcome:
         messages = render(
             "planner",
             style=self.style,
@@ -90,7 +92,9 @@ class Planner:
         return action
 
 
-def fold_echoes(action: PlanAction, question: str, graph: QuestionGraph, *, off_topic: bool = False) -> PlanAction:
+def fold_echoes(
+    action: PlanAction, question: str, graph: QuestionGraph, *, off_topic: bool = False
+) -> PlanAction:
     """Remove what adds nothing: repeats of existing or earlier nodes and, with ``off_topic`` (for small base
     models, which ramble), sub-questions that share no word with the question or the answers so far.
     An echo-only first plan becomes one node."""

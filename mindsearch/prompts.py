@@ -22,7 +22,7 @@ class PromptError(LookupError):
     pass
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _load(style: str, name: str, language: str) -> tuple[tuple[str, str], ...]:
     path = PROMPTS_DIR / style / f"{name}.{language}.md"
     if not path.exists():
@@ -30,7 +30,7 @@ def _load(style: str, name: str, language: str) -> tuple[tuple[str, str], ...]:
     text = path.read_text(encoding="utf-8")
     parts = _SECTION.split(text)
     sections = []
-    for role, body in zip(parts[1::2], parts[2::2]):
+    for role, body in zip(parts[1::2], parts[2::2], strict=False):
         sections.append((role, body.strip("\n")))
     if not sections:
         sections.append(("user", text.strip("\n")))

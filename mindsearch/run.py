@@ -211,6 +211,10 @@ class _Run:
             )
         language = s.language if s.language != "auto" else detect_language(self.question)
         model, style = self.engine.model, self.engine.style
+        try:
+            await model.ready()
+        except LLMError as exc:
+            return self._refuse(str(exc), stage="llm")
         self.ctx = RunContext(
             settings=s,
             model=model,
@@ -225,25 +229,41 @@ class _Run:
         )
         self.history_text = history_text(self.history, style, language)
         self.emit(
-            ev.RunStarted(question=self.question, language=language, llm=model.name, engines=[e.name for e in self.ctx.engines])
+            ev.RunStarted(
+                question=self.question,
+                language=language,
+                llm=model.name,
+                engines=[e.name for e in self.ctx.engines],
+            )
         )
-        self.planner = Planner(model, style=style, language=language, max_rounds=s.max_rounds, max_tokens=s.max_tokens)
+        self.planner = Planner(
+            model, style=style, language=language, max_rounds=s.max_rounds, max_tokens=s.max_tokens
+        )
         try:
             await asyncio.wait_for(self._schedule(), s.total_timeout)
         except asyncio.TimeoutError:
             self.emit(
-                ev.Error(stage="run", message=f"the {s.total_timeout:g} s limit for the question was reached "
-                         "(MINDSEARCH_TOTAL_TIMEOUT); answering from what is known")
+                ev.Error(
+                    stage="run",
+                    message=f"the {s.total_timeout:g} s limit for the question was reached "
+                    "(MINDSEARCH_TOTAL_TIMEOUT); answering from what is known",
+                )
             )
             for node in self.graph.nodes:
                 if not node.finished:
-                    self._fail(node, "stopped at the question's time limit" if node.state is NodeState.RUNNING
-                               else "not started before the question's time limit")
+                    self._fail(
+                        node,
+                        "stopped at the question's time limit"
+                        if node.state is NodeState.RUNNING
+                        else "not started before the question's time limit",
+                    )
         await self._write()
 
-    def _refuse(self, message: str) -> None:
-        self.emit(ev.Error(stage="settings", message=message, fatal=True))
-        self.emit(ev.Done(answer="", references=[], nodes=[], seconds=time.monotonic() - self.started, ok=False))
+    def _refuse(self, message: str, stage: str = "settings") -> None:
+        self.emit(ev.Error(stage=stage, message=message, fatal=True))  # type: ignore[arg-type]
+        self.emit(
+            ev.Done(answer="", references=[], nodes=[], seconds=time.monotonic() - self.started, ok=False)
+        )
 
     # -- scheduling ------------------------------------------------------------------------------------
     async def _schedule(self) -> None:
@@ -329,7 +349,9 @@ class _Run:
         else:
             node.state, node.answer = NodeState.DONE, result.answer
             self.results[node.id] = result
-            self.emit(ev.NodeDone(node_id=node.id, ok=True, answer=result.answer, references=result.references))
+            self.emit(
+                ev.NodeDone(node_id=node.id, ok=True, answer=result.answer, references=result.references)
+            )
 
     def _fail(self, node: Node, error: str) -> None:
         node.state, node.error = NodeState.FAILED, error
@@ -360,11 +382,18 @@ class _Run:
                     self.emit(ev.AnswerDelta(text=piece))
         references = writer.registry.references()
         self.emit(ev.References(references=references))
-        nodes = [ev.PlannedNode(id=n.id, question=n.question, depends_on=n.depends_on) for n in self.graph.nodes]
+        nodes = [
+            ev.PlannedNode(id=n.id, question=n.question, depends_on=n.depends_on) for n in self.graph.nodes
+        ]
         ok = bool(draft.answers)
         self.emit(
-            ev.Done(answer="".join(parts).strip(), references=references, nodes=nodes,
-                    seconds=round(time.monotonic() - self.started, 3), ok=ok)
+            ev.Done(
+                answer="".join(parts).strip(),
+                references=references,
+                nodes=nodes,
+                seconds=round(time.monotonic() - self.started, 3),
+                ok=ok,
+            )
         )
 
 

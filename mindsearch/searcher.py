@@ -23,7 +23,7 @@ from .settings import Settings
 from .text import BM25, chunk, similarity
 from .web.cache import Cache
 from .web.extract import Extractor
-from .web.fetch import BlockedURL, FetchError, Fetcher
+from .web.fetch import BlockedURL, Fetcher, FetchError
 
 Emit = Callable[[ev.Event], None]
 
@@ -97,8 +97,12 @@ class Searcher:
             written = [q.strip() for q in QueryList.model_validate(extract_json(reply)).queries if q.strip()]
         except (LLMError, ValueError, ValidationError) as exc:
             self.ctx.emit(
-                ev.Error(stage="search", node_id=node.id, message=f"query writing failed, searching the "
-                         f"sub-question itself: {str(exc).splitlines()[0][:200]}")
+                ev.Error(
+                    stage="search",
+                    node_id=node.id,
+                    message=f"query writing failed, searching the "
+                    f"sub-question itself: {str(exc).splitlines()[0][:200]}",
+                )
             )
         # A small base model writes poor queries: the sub-question itself always goes first for it.
         queries = [node.question, *written] if self.ctx.style == "base" or not written else written
@@ -147,7 +151,9 @@ class Searcher:
             ev.SearchResults(
                 node_id=node.id,
                 query=query,
-                hits=[ev.Hit(url=h.url, title=h.title, snippet=h.snippet[:300], engine=h.engine) for h in hits],
+                hits=[
+                    ev.Hit(url=h.url, title=h.title, snippet=h.snippet[:300], engine=h.engine) for h in hits
+                ],
             )
         )
         return hits
@@ -164,27 +170,48 @@ class Searcher:
         documents += [doc for doc in fetched if doc is not None]
         # pages not fetched (over budget or failed) still contribute their snippets
         read_keys = {doc.hit.key for doc in documents}
-        documents += [_Document(h, h.title, h.snippet) for h in [*to_fetch, *rest] if h.key not in read_keys and h.snippet]
+        documents += [
+            _Document(h, h.title, h.snippet)
+            for h in [*to_fetch, *rest]
+            if h.key not in read_keys and h.snippet
+        ]
         return documents
 
     async def _read_page(self, node: Node, hit: SearchHit) -> _Document | None:
         cached = self.ctx.cache.get("page", hit.key)
         if cached is not None and "error" in cached:
-            self.ctx.emit(ev.PageRead(node_id=node.id, url=hit.url, title=hit.title, ok=False, cached=True,
-                                      error=cached["error"]))
+            self.ctx.emit(
+                ev.PageRead(
+                    node_id=node.id,
+                    url=hit.url,
+                    title=hit.title,
+                    ok=False,
+                    cached=True,
+                    error=cached["error"],
+                )
+            )
             return None
         if cached is not None:
-            self.ctx.emit(ev.PageRead(node_id=node.id, url=hit.url, title=cached["title"],
-                                      chars=len(cached["text"]), cached=True))
+            self.ctx.emit(
+                ev.PageRead(
+                    node_id=node.id,
+                    url=hit.url,
+                    title=cached["title"],
+                    chars=len(cached["text"]),
+                    cached=True,
+                )
+            )
             return _Document(hit, cached["title"], cached["text"])
         try:
             page = await self.ctx.fetcher.fetch(hit.url)
             extracted = await asyncio.to_thread(self.ctx.extractor.extract, page.text, page.final_url)
         except (FetchError, BlockedURL) as exc:
-            return self._unreadable(node, hit, str(exc))
+            self._unreadable(node, hit, str(exc))
+            return None
         title = extracted.title or hit.title
         if not extracted.text.strip():
-            return self._unreadable(node, hit, "no main text")
+            self._unreadable(node, hit, "no main text")
+            return None
         self.ctx.cache.put("page", hit.key, {"title": title, "text": extracted.text})
         self.ctx.emit(ev.PageRead(node_id=node.id, url=hit.url, title=title, chars=len(extracted.text)))
         return _Document(hit, title, extracted.text)
@@ -246,9 +273,15 @@ class Searcher:
             registry,
             min_support=self.settings.citation_min_support,
             attach_support=self.settings.citation_attach_support,
-            on_drop=lambda d: self.ctx.emit(ev.CitationDropped(node_id=node.id, marker=d.marker, reason=d.reason)),  # type: ignore[arg-type]
+            on_drop=lambda d: self.ctx.emit(
+                ev.CitationDropped(node_id=node.id, marker=d.marker, reason=d.reason)
+            ),  # type: ignore[arg-type]
         )
-        stop = ["\n\n", "\nQuestion:", "\nPassages:", "\n问题：", "\n段落："] if self.ctx.style == "base" else None
+        stop = (
+            ["\n\n", "\nQuestion:", "\nPassages:", "\n问题：", "\n段落："]
+            if self.ctx.style == "base"
+            else None
+        )
         async for piece in self.ctx.model.stream(messages, stop=stop, max_tokens=self.settings.max_tokens):
             text = stream.feed(piece)
             if text:

@@ -14,9 +14,9 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
-    NoDecode,
     TomlConfigSettingsSource,
 )
 
@@ -71,7 +71,9 @@ class Settings(BaseSettings):
     n_threads: int | None = Field(None, description="CPU threads for the embedded model.")
 
     # --- search ---------------------------------------------------------------------------------
-    engines: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["local"], description="Search engines to combine.")
+    engines: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["local"], description="Search engines to combine."
+    )
     searxng_url: str | None = Field(None, description="SearXNG instance URL.")
     brave_api_key: str | None = None
     serper_api_key: str | None = None
@@ -99,7 +101,9 @@ class Settings(BaseSettings):
     )
     user_agent: str = "Mozilla/5.0 (compatible; mindsearch/0.1; +https://github.com/mindsearch)"
     cache_ttl: float = Field(86400.0, ge=0, description="Seconds a cached search result or page stays.")
-    failure_ttl: float = Field(600.0, ge=0, description="Seconds a page that could not be read is not retried.")
+    failure_ttl: float = Field(
+        600.0, ge=0, description="Seconds a page that could not be read is not retried."
+    )
 
     # --- passages and citations -----------------------------------------------------------------
     passages_per_node: int = Field(6, ge=1, le=40)
@@ -108,7 +112,10 @@ class Settings(BaseSettings):
         0.3, ge=0.0, le=1.0, description="Share of a sentence's words a cited passage must contain."
     )
     citation_attach_support: float = Field(
-        0.5, ge=0.0, le=1.0, description="Share of an uncited sentence's words a passage must contain to be cited."
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="Share of an uncited sentence's words a passage must contain to be cited.",
     )
 
     # --- planning and scheduling ----------------------------------------------------------------

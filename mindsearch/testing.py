@@ -172,7 +172,7 @@ class _Server:
         await site.start()
         server = site._server
         assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -204,7 +204,9 @@ class FakeOpenAIServer(_Server):
     chat request with the times it started and ended, so tests can see overlap and order.
     """
 
-    def __init__(self, handler: ServerHandler, *, piece_delay: float = 0.0, model: str = "fake-model") -> None:
+    def __init__(
+        self, handler: ServerHandler, *, piece_delay: float = 0.0, model: str = "fake-model"
+    ) -> None:
         super().__init__()
         self.handler = handler
         self.piece_delay = piece_delay
@@ -235,8 +237,13 @@ class FakeOpenAIServer(_Server):
                         "id": "x",
                         "object": "chat.completion",
                         "model": self.model,
-                        "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(pieces)},
-                                     "finish_reason": "stop"}],
+                        "choices": [
+                            {
+                                "index": 0,
+                                "message": {"role": "assistant", "content": "".join(pieces)},
+                                "finish_reason": "stop",
+                            }
+                        ],
                     }
                 )
             response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
@@ -248,8 +255,12 @@ class FakeOpenAIServer(_Server):
                     assert request.transport is not None
                     request.transport.close()
                     return response
-                chunk = {"id": "x", "object": "chat.completion.chunk", "model": self.model,
-                         "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
+                chunk = {
+                    "id": "x",
+                    "object": "chat.completion.chunk",
+                    "model": self.model,
+                    "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}],
+                }
                 await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
             await response.write(b"data: [DONE]\n\n")
             return response

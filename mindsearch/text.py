@@ -10,6 +10,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Iterable
+from itertools import pairwise
 from typing import Literal
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
@@ -37,7 +38,7 @@ def tokens(text: str) -> list[str]:
             chars = [c for c in word if _CJK.match(c)]
             if len(chars) == 1:
                 out.append(chars[0])
-            out.extend(a + b for a, b in zip(chars, chars[1:]))
+            out.extend(a + b for a, b in pairwise(chars))
         elif word not in STOPWORDS:
             out.append(word)
     return out
@@ -111,7 +112,7 @@ class BM25:
     def scores(self, query: str) -> list[float]:
         terms = tokens(query)
         out = []
-        for doc, length in zip(self.docs, self.lengths):
+        for doc, length in zip(self.docs, self.lengths, strict=True):
             score = 0.0
             for term in terms:
                 freq = doc.get(term, 0)

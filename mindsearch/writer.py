@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from . import events as ev
 from .citations import CitationStream, Dropped, Registry, Source, renumber
 from .graph import Node, NodeState
 from .llm.base import ChatModel
@@ -64,11 +63,15 @@ class Writer:
         self.on_drop = on_drop
         self.registry = Registry()
 
-    async def write(self, question: str, draft: Draft, history: str, failures: list[str]) -> AsyncIterator[str]:
+    async def write(
+        self, question: str, draft: Draft, history: str, failures: list[str]
+    ) -> AsyncIterator[str]:
         """Yield the answer text piece by piece; ``self.registry`` holds the references afterwards."""
         if not draft.answers:
             reasons = "; ".join(failures[:3])
-            yield render("no_answer", style="common", language=self.language, reasons=reasons)[0].content.strip()
+            yield render("no_answer", style="common", language=self.language, reasons=reasons)[
+                0
+            ].content.strip()
             return
         async for text in self.checked(self._pieces(question, draft, history), draft):
             yield text
@@ -91,14 +94,23 @@ class Writer:
             yield tail
 
     async def _pieces(self, question: str, draft: Draft, history: str) -> AsyncIterator[str]:
-        if len(draft.answers) == 1 and not history and similarity(draft.answers[0][0].question, question) >= 0.9:
+        if (
+            len(draft.answers) == 1
+            and not history
+            and similarity(draft.answers[0][0].question, question) >= 0.9
+        ):
             # The one sub-question was the question itself: its cited answer is the answer.
             for word in _words(draft.answers[0][1]):
                 yield word
             return
         answers = "\n".join(f"- {node.question} {answer}" for node, answer in draft.answers)
         messages = render(
-            "writer", style=self.style, language=self.language, question=question, answers=answers, history=history
+            "writer",
+            style=self.style,
+            language=self.language,
+            question=question,
+            answers=answers,
+            history=history,
         )
         stop = ["\n\n", "\nQuestion:", "\nFacts:", "\n问题：", "\n事实："] if self.style == "base" else None
         async for piece in self.model.stream(messages, stop=stop, max_tokens=self.settings.max_tokens):

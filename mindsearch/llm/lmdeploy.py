@@ -25,7 +25,11 @@ MISSING = (
 
 class LMDeployModel(ChatModel):
     def __init__(
-        self, model_path: str = DEFAULT_MODEL, *, temperature: float = 0.0, max_tokens: int = 512,
+        self,
+        model_path: str = DEFAULT_MODEL,
+        *,
+        temperature: float = 0.0,
+        max_tokens: int = 512,
         session_len: int = 8192,
     ) -> None:
         try:
@@ -44,8 +48,12 @@ class LMDeployModel(ChatModel):
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LMDeployModel:
-        return cls(settings.model or DEFAULT_MODEL, temperature=settings.temperature,
-                   max_tokens=settings.max_tokens, session_len=settings.n_ctx)
+        return cls(
+            settings.model or DEFAULT_MODEL,
+            temperature=settings.temperature,
+            max_tokens=settings.max_tokens,
+            session_len=settings.n_ctx,
+        )
 
     def _pipeline(self) -> Any:
         if self._pipe is None:

@@ -13,15 +13,17 @@ import asyncio
 import json
 import random
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
 
 from ..settings import Settings
-from .base import ChatModel, LLMError, ModelRequest
+from .base import ChatModel, LLMError, ModelRequest, completion_prompt
 
 RETRY_STATUSES = {408, 409, 429, 500, 502, 503, 504}
-FORMATS = ("json_schema", "json_object", "none")
+# Ways to ask for JSON, tried in order until the server takes one (learned once per model object).
+CHAT_FORMATS = ("json_schema", "json_object", "none")
+COMPLETION_FORMATS = ("grammar", "json_schema", "none")
 
 
 class OpenAIModel(ChatModel):
@@ -36,6 +38,7 @@ class OpenAIModel(ChatModel):
         timeout: float = 120.0,
         retries: int = 3,
         backoff: float = 0.5,
+        style: Literal["chat", "base"] = "chat",
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.api_key = api_key
@@ -46,7 +49,8 @@ class OpenAIModel(ChatModel):
         self.retries = retries
         self.backoff = backoff
         self.name = f"openai:{model or '?'}@{self.base_url}"
-        self.style = "chat"
+        self.style = style
+        self.formats = CHAT_FORMATS if style == "chat" else COMPLETION_FORMATS
         self._format_index = 0  # which response_format this server accepts, learned on first refusal
         self._session: aiohttp.ClientSession | None = None
         self._model_lock = asyncio.Lock()
@@ -61,6 +65,7 @@ class OpenAIModel(ChatModel):
             max_tokens=settings.max_tokens,
             timeout=settings.llm_timeout,
             retries=settings.llm_retries,
+            style=settings.resolved_prompt_style,
         )
 
     def _headers(self) -> dict[str, str]:
@@ -96,45 +101,61 @@ class OpenAIModel(ChatModel):
             self.name = f"openai:{self.model}@{self.base_url}"
             return self.model
 
+    async def ready(self) -> None:
+        await self.model_name()
+
     def _body(self, request: ModelRequest, model: str, format_kind: str) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": model,
-            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
             "stream": True,
             "temperature": self.temperature,
             "max_tokens": request.max_tokens or self.max_tokens,
         }
+        if self.style == "chat":
+            body["messages"] = [{"role": m.role, "content": m.content} for m in request.messages]
+        else:  # a base model: plain completion, no chat template
+            body["prompt"] = completion_prompt(request.messages)
         if request.stop:
             body["stop"] = request.stop[:4]
         schema = request.json_schema()
-        if schema is not None and format_kind == "json_schema":
-            body["response_format"] = {
-                "type": "json_schema",
-                "json_schema": {"name": request.schema.__name__ if request.schema else "reply", "schema": schema},
-            }
-        elif schema is not None and format_kind == "json_object":
+        if schema is None:
+            return body
+        name = request.schema.__name__ if request.schema else "reply"
+        if format_kind == "json_schema" and self.style == "chat":
+            body["response_format"] = {"type": "json_schema", "json_schema": {"name": name, "schema": schema}}
+        elif format_kind == "json_schema":
+            body["json_schema"] = schema  # llama.cpp's server
+        elif format_kind == "json_object":
             body["response_format"] = {"type": "json_object", "schema": schema}
+        elif format_kind == "grammar":
+            body["grammar"] = _gbnf(schema)  # llama-cpp-python's server
         return body
 
     async def _stream(self, request: ModelRequest) -> AsyncIterator[str]:
         model = await self.model_name()
-        url = f"{self.base_url}/chat/completions"
+        url = f"{self.base_url}/{'chat/completions' if self.style == 'chat' else 'completions'}"
         attempt = 0
         while True:
-            format_kind = FORMATS[self._format_index] if request.schema is not None else "none"
+            format_kind = self.formats[self._format_index] if request.schema is not None else "none"
             body = self._body(request, model, format_kind)
             streamed = False
             try:
                 async with self.session().post(url, json=body, headers=self._headers()) as response:
-                    if response.status in (400, 422) and request.schema is not None and self._format_index < 2:
-                        self._format_index += 1  # the server does not take this response_format
-                        continue
+                    if response.status >= 400 and format_kind != "none":
+                        error = await _error_text(response)
+                        if response.status in (400, 422) or "format" in error or "grammar" in error:
+                            self._format_index += 1  # the server does not take this way of asking for JSON
+                            continue
                     if response.status in RETRY_STATUSES and attempt < self.retries:
                         attempt += 1
-                        await asyncio.sleep(_delay(self.backoff, attempt, response.headers.get("Retry-After")))
+                        await asyncio.sleep(
+                            _delay(self.backoff, attempt, response.headers.get("Retry-After"))
+                        )
                         continue
                     if response.status >= 400:
-                        raise LLMError(f"{url} answered HTTP {response.status}: {await _error_text(response)}")
+                        raise LLMError(
+                            f"{url} answered HTTP {response.status}: {await _error_text(response)}"
+                        )
                     async for text in _read_sse(response):
                         streamed = True
                         yield text
@@ -157,10 +178,9 @@ async def _read_sse(response: aiohttp.ClientResponse) -> AsyncIterator[str]:
     """Text deltas from an SSE chat stream (or from a plain JSON reply, for servers that ignore stream)."""
     content_type = response.headers.get("Content-Type", "")
     if "text/event-stream" not in content_type:
-        data = await response.json(content_type=None)
-        text = _message_text(data)
-        if text:
-            yield text
+        whole = _message_text(await response.json(content_type=None))
+        if whole:
+            yield whole
         return
     buffer = b""
     finished = False
@@ -181,17 +201,24 @@ async def _read_sse(response: aiohttp.ClientResponse) -> AsyncIterator[str]:
             if "error" in data:
                 raise LLMError(f"the server reported an error mid-stream: {data['error']}")
             for choice in data.get("choices") or []:
-                text = (choice.get("delta") or {}).get("content")
-                if text:
-                    yield text
+                piece = choice["text"] if "text" in choice else (choice.get("delta") or {}).get("content")
+                if piece:
+                    yield str(piece)
                 finished = finished or bool(choice.get("finish_reason"))
     if not finished:
         raise LLMError("the model's reply was cut off (the stream ended without [DONE])")
 
 
+def _gbnf(schema: dict[str, Any]) -> str:
+    from llama_cpp.llama_grammar import json_schema_to_gbnf
+
+    return str(json_schema_to_gbnf(json.dumps(schema)))
+
+
 def _message_text(data: Any) -> str:
     try:
-        return str(data["choices"][0]["message"]["content"] or "")
+        choice = data["choices"][0]
+        return str(choice["text"] if "text" in choice else choice["message"]["content"] or "")
     except (KeyError, IndexError, TypeError):
         raise LLMError(f"unexpected reply from the server: {str(data)[:200]}") from None
 
@@ -203,7 +230,9 @@ async def _error_text(response: aiohttp.ClientResponse) -> str:
         return "(no body)"
     try:
         data = json.loads(text)
-        message = data.get("error", {}).get("message") if isinstance(data.get("error"), dict) else data.get("error")
+        message = (
+            data.get("error", {}).get("message") if isinstance(data.get("error"), dict) else data.get("error")
+        )
         return str(message or data.get("detail") or text)[:300]
     except (json.JSONDecodeError, AttributeError):
         return text[:300]
@@ -220,7 +249,8 @@ def _delay(backoff: float, attempt: int, retry_after: str | None) -> float:
 
 def _unreachable(base_url: str, exc: BaseException) -> str:
     return (
-        f"cannot reach the OpenAI-compatible server at {base_url} ({type(exc).__name__}: {exc or 'timeout'}); "
+        f"cannot reach the OpenAI-compatible server at {base_url} "
+        f"({type(exc).__name__}: {exc or 'timeout'}); "
         "is it running? (e.g. lmdeploy serve api_server internlm/internlm2_5-7b-chat --server-port 23333, "
         "then MINDSEARCH_BASE_URL=http://127.0.0.1:23333/v1)"
     )

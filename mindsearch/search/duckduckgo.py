@@ -28,7 +28,9 @@ class DuckDuckGoEngine(SearchEngine):
 
     async def search(self, query: str, *, limit: int) -> list[SearchHit]:
         try:
-            rows = await asyncio.wait_for(asyncio.to_thread(self._search_sync, query, limit), self.timeout + 1)
+            rows = await asyncio.wait_for(
+                asyncio.to_thread(self._search_sync, query, limit), self.timeout + 1
+            )
         except asyncio.TimeoutError as exc:
             raise SearchError(f"duckduckgo: no answer within {self.timeout:g} s") from exc
         except Exception as exc:  # ddgs raises its own exceptions and network errors of several kinds

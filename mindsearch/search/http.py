@@ -29,7 +29,9 @@ class HttpEngine(SearchEngine):
         headers: dict[str, str] | None = None,
     ) -> Any:
         try:
-            async with self.session().request(method, url, params=params, json=json, headers=headers) as response:
+            async with self.session().request(
+                method, url, params=params, json=json, headers=headers
+            ) as response:
                 if response.status == 429:
                     raise SearchError(f"{self.name}: rate limited (HTTP 429)")
                 if response.status in (401, 403):

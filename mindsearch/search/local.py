@@ -68,7 +68,9 @@ class LocalIndex:
             if doc.source not in replaced:
                 writer.delete_documents_by_term("source", doc.source)
                 replaced.add(doc.source)
-            writer.add_document(tantivy.Document(title=doc.title, body=doc.text, url=doc.url, source=doc.source))
+            writer.add_document(
+                tantivy.Document(title=doc.title, body=doc.text, url=doc.url, source=doc.source)
+            )
             count += 1
         writer.commit()
         writer.wait_merging_threads()
@@ -86,7 +88,9 @@ class LocalIndex:
             doc: dict[str, Any] = searcher.doc(address).to_dict()
             body = doc["body"][0]
             hits.append(
-                SearchHit(url=doc["url"][0], title=doc["title"][0], snippet=body[:300], engine="local", text=body)
+                SearchHit(
+                    url=doc["url"][0], title=doc["title"][0], snippet=body[:300], engine="local", text=body
+                )
             )
         return hits
 
@@ -197,4 +201,8 @@ def _flatten(records: list[Any]) -> Iterator[dict[str, str]]:
             if isinstance(text, list):
                 text = " ".join(text)
             if str(text).strip():
-                yield {"title": str(record.get("title", "")), "text": str(text), "url": str(record.get("url", ""))}
+                yield {
+                    "title": str(record.get("title", "")),
+                    "text": str(text),
+                    "url": str(record.get("url", "")),
+                }

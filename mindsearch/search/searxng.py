@@ -1,4 +1,7 @@
-"""SearXNG: a self-hosted metasearch instance, asked through its JSON API (``format=json`` must be enabled)."""
+"""SearXNG: a self-hosted metasearch instance, asked through its JSON API.
+
+The instance must have ``format=json`` enabled in its settings.
+"""
 
 from __future__ import annotations
 

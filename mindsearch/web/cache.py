@@ -46,7 +46,12 @@ class Cache:
             return
         self._db.execute(
             "INSERT OR REPLACE INTO cache VALUES (?, ?, ?, ?)",
-            (kind, key, json.dumps(value, ensure_ascii=False), time.time() + (self.ttl if ttl is None else ttl)),
+            (
+                kind,
+                key,
+                json.dumps(value, ensure_ascii=False),
+                time.time() + (self.ttl if ttl is None else ttl),
+            ),
         )
 
     def close(self) -> None:

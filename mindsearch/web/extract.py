@@ -46,7 +46,9 @@ class TrafilaturaExtractor(Extractor):
         import trafilatura  # imported here: it is slow to import and only needed for web pages
 
         try:
-            text = trafilatura.extract(html, url=url, include_comments=False, include_tables=True, favor_recall=True)
+            text = trafilatura.extract(
+                html, url=url, include_comments=False, include_tables=True, favor_recall=True
+            )
             metadata = trafilatura.extract_metadata(html, default_url=url)
         except Exception:  # trafilatura can raise on odd markup; the fallback still reads the page
             text, metadata = None, None

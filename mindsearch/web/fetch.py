@@ -152,7 +152,9 @@ class GuardedResolver(AbstractResolver):
         self.allow = allow
         self.inner = inner or DefaultResolver()
 
-    async def resolve(self, host: str, port: int = 0, family: int = socket.AF_INET) -> list[ResolveResult]:
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
         results = await self.inner.resolve(host, port, family)
         if self.allow.allows_host(host):
             return results
@@ -189,9 +191,14 @@ class HttpFetcher(Fetcher):
         self.allow = AllowList.parse(allow_hosts)
         self.max_bytes = max_bytes
         self.max_redirects = max_redirects
-        self.timeout = aiohttp.ClientTimeout(total=total_timeout, sock_connect=connect_timeout, sock_read=read_timeout)
+        self.timeout = aiohttp.ClientTimeout(
+            total=total_timeout, sock_connect=connect_timeout, sock_read=read_timeout
+        )
         self._concurrency, self._per_host = concurrency, per_host
-        self._headers = {"User-Agent": user_agent, "Accept": "text/html,application/xhtml+xml,text/plain;q=0.9"}
+        self._headers = {
+            "User-Agent": user_agent,
+            "Accept": "text/html,application/xhtml+xml,text/plain;q=0.9",
+        }
         self._resolver = resolver
         self._session: aiohttp.ClientSession | None = None
 
@@ -241,7 +248,9 @@ class HttpFetcher(Fetcher):
                     raise FetchError(f"content type {content_type} is not text")
                 body, truncated = await self._read_capped(response)
                 text = decode(body, response.charset)
-                return FetchedPage(url, current, response.status, content_type or "text/html", text, truncated)
+                return FetchedPage(
+                    url, current, response.status, content_type or "text/html", text, truncated
+                )
         raise FetchError(f"more than {self.max_redirects} redirects")
 
     async def _read_capped(self, response: aiohttp.ClientResponse) -> tuple[bytes, bool]:
@@ -287,5 +296,16 @@ def decode(body: bytes, declared: str | None) -> str:
     return body.decode("cp1252", "replace")
 
 
-_CJK_ENCODINGS = {"gb18030", "gb2312", "gbk", "big5", "big5hkscs", "shift_jis", "cp932", "euc_jp", "euc_kr",
-                  "cp949", "iso2022_jp"}
+_CJK_ENCODINGS = {
+    "gb18030",
+    "gb2312",
+    "gbk",
+    "big5",
+    "big5hkscs",
+    "shift_jis",
+    "cp932",
+    "euc_jp",
+    "euc_kr",
+    "cp949",
+    "iso2022_jp",
+}

@@ -32,8 +32,14 @@ def handler(body: dict[str, Any]) -> Any:
 
 async def run_cli(*args: str, data_dir: Path) -> tuple[int, str, str]:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "mindsearch", *args, "--data-dir", str(data_dir),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "mindsearch",
+        *args,
+        "--data-dir",
+        str(data_dir),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, err = await process.communicate()
     assert process.returncode is not None
@@ -44,8 +50,16 @@ async def test_ask_json_streams_events_that_validate_against_the_documented_sche
     schema = json.loads((ROOT / "docs" / "events.schema.json").read_text())
     async with FakeOpenAIServer(handler) as server:
         code, out, err = await run_cli(
-            "ask", "Which band was formed first, The Exies or Circus Diablo?", "--json",
-            "--llm", "openai", "--base-url", f"{server.url}/v1", "--model", "fake", data_dir=tmp_path,
+            "ask",
+            "Which band was formed first, The Exies or Circus Diablo?",
+            "--json",
+            "--llm",
+            "openai",
+            "--base-url",
+            f"{server.url}/v1",
+            "--model",
+            "fake",
+            data_dir=tmp_path,
         )
     assert code == 0, err
     lines = [json.loads(line) for line in out.splitlines()]
@@ -54,16 +68,33 @@ async def test_ask_json_streams_events_that_validate_against_the_documented_sche
         parse_event(line)
     types = [line["type"] for line in lines]
     assert types[0] == "run_started" and types[-1] == "done"
-    assert {"plan", "node_started", "queries", "search_results", "node_done", "answer_delta", "references"} <= set(types)
+    assert {
+        "plan",
+        "node_started",
+        "queries",
+        "search_results",
+        "node_done",
+        "answer_delta",
+        "references",
+    } <= set(types)
     done = lines[-1]
-    assert done["answer"].startswith("The Exies") and done["references"][0]["url"].startswith("https://en.wikipedia.org")
+    assert done["answer"].startswith("The Exies") and done["references"][0]["url"].startswith(
+        "https://en.wikipedia.org"
+    )
 
 
 async def test_ask_renders_dag_answer_and_references(tmp_path: Path) -> None:
     async with FakeOpenAIServer(handler) as server:
         code, out, err = await run_cli(
-            "ask", "Which band was formed first, The Exies or Circus Diablo?",
-            "--llm", "openai", "--base-url", f"{server.url}/v1", "--model", "fake", data_dir=tmp_path,
+            "ask",
+            "Which band was formed first, The Exies or Circus Diablo?",
+            "--llm",
+            "openai",
+            "--base-url",
+            f"{server.url}/v1",
+            "--model",
+            "fake",
+            data_dir=tmp_path,
         )
     assert code == 0, err
     assert "q1: Which band was formed first" in out
@@ -72,8 +103,19 @@ async def test_ask_renders_dag_answer_and_references(tmp_path: Path) -> None:
 
 
 async def test_unreachable_server_is_one_clear_line(tmp_path: Path) -> None:
-    code, out, err = await run_cli("ask", "Who wrote Dune?", "--llm", "openai", "--base-url",
-                                   "http://127.0.0.1:9/v1", "--model", "m", "--max-rounds", "1", data_dir=tmp_path)
+    code, out, err = await run_cli(
+        "ask",
+        "Who wrote Dune?",
+        "--llm",
+        "openai",
+        "--base-url",
+        "http://127.0.0.1:9/v1",
+        "--model",
+        "m",
+        "--max-rounds",
+        "1",
+        data_dir=tmp_path,
+    )
     assert code == 1
     assert "cannot reach the OpenAI-compatible server at http://127.0.0.1:9/v1" in out
     assert "Traceback" not in out + err

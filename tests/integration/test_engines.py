@@ -24,15 +24,23 @@ async def searxng(request: web.Request) -> web.Response:
     seen.append({"query": dict(request.query)})
     if request.query.get("format") != "json":
         return web.Response(status=403)
-    return web.json_response({"results": [{"url": "https://a.example/1", "title": "A", "content": "alpha"},
-                                          {"url": "https://b.example/2", "title": "B", "content": "beta"}]})
+    return web.json_response(
+        {
+            "results": [
+                {"url": "https://a.example/1", "title": "A", "content": "alpha"},
+                {"url": "https://b.example/2", "title": "B", "content": "beta"},
+            ]
+        }
+    )
 
 
 async def brave(request: web.Request) -> web.Response:
     seen.append({"token": request.headers.get("X-Subscription-Token"), "q": request.query.get("q")})
     if request.headers.get("X-Subscription-Token") != "brave-key":
         return web.Response(status=401)
-    return web.json_response({"web": {"results": [{"url": "https://c.example", "title": "C", "description": "d"}]}})
+    return web.json_response(
+        {"web": {"results": [{"url": "https://c.example", "title": "C", "description": "d"}]}}
+    )
 
 
 async def serper(request: web.Request) -> web.Response:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import types
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -35,7 +35,7 @@ class Response:
 
 
 class Pipeline:
-    instances: list[Pipeline] = []
+    instances: ClassVar[list[Pipeline]] = []
 
     def __init__(self, model_path: str, backend_config: Any = None) -> None:
         self.model_path = model_path

@@ -50,11 +50,17 @@ def test_index_command_reads_every_supported_format(tmp_path: Path, shared: Path
     docs.mkdir()
     (docs / "note.md").write_text("# Zanzibar notes\nThe quokka lives on Rottnest Island.\n")
     (docs / "plain.txt").write_text("Tantivy is a full-text search engine library written in Rust.")
-    (docs / "records.jsonl").write_text(json.dumps({"title": "Glarus", "text": "Glarus is a Swiss town."}) + "\n")
+    (docs / "records.jsonl").write_text(
+        json.dumps({"title": "Glarus", "text": "Glarus is a Swiss town."}) + "\n"
+    )
     (docs / "page.html").write_text(
-        (shared / "html/readability_test_pages/wikipedia/source.html").read_text(encoding="utf-8"))
+        (shared / "html/readability_test_pages/wikipedia/source.html").read_text(encoding="utf-8")
+    )
     data = tmp_path / "data"
-    assert main(["index", str(docs), str(shared / "hipporag_v1/hotpotqa_train.json"), "--data-dir", str(data)]) == 0
+    assert (
+        main(["index", str(docs), str(shared / "hipporag_v1/hotpotqa_train.json"), "--data-dir", str(data)])
+        == 0
+    )
     index = LocalIndex(data / "index")
     assert index.search("quokka Rottnest", 1)[0].title == "Zanzibar notes"
     assert index.search("tantivy rust", 1)[0].url.endswith("plain.txt")
@@ -66,11 +72,23 @@ def test_index_command_reads_every_supported_format(tmp_path: Path, shared: Path
     assert index.num_docs == count, "indexing a file again replaces its documents"
 
 
-def test_index_command_reports_bad_files_and_keeps_going(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_index_command_reports_bad_files_and_keeps_going(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     (tmp_path / "bad.json").write_text("{not json")
     (tmp_path / "good.txt").write_text("A good document about lighthouses.")
-    assert main(["index", str(tmp_path / "bad.json"), str(tmp_path / "good.txt"),
-                 "--data-dir", str(tmp_path / "d")]) == 0
+    assert (
+        main(
+            [
+                "index",
+                str(tmp_path / "bad.json"),
+                str(tmp_path / "good.txt"),
+                "--data-dir",
+                str(tmp_path / "d"),
+            ]
+        )
+        == 0
+    )
     err = capsys.readouterr().err
     assert "skipped" in err and "bad.json" in err
     assert main(["index", str(tmp_path / "nope"), "--data-dir", str(tmp_path / "d")]) == 2
@@ -80,7 +98,9 @@ def test_demo_corpus_is_used_until_the_user_indexes_something(tmp_path: Path) ->
     demo = open_local_index(tmp_path)
     assert demo.path.name == "demo-index" and demo.num_docs == 2884
     assert demo.search("Exies band", 1)[0].url.startswith("https://en.wikipedia.org/wiki/")
-    LocalIndex(tmp_path / "index").add(read_documents(_write(tmp_path / "mine.txt", "my own lighthouse notes")))
+    LocalIndex(tmp_path / "index").add(
+        read_documents(_write(tmp_path / "mine.txt", "my own lighthouse notes"))
+    )
     assert open_local_index(tmp_path).path.name == "index"
 
 

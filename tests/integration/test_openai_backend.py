@@ -101,10 +101,11 @@ async def test_reasoning_is_removed_from_the_stream() -> None:
 
 async def test_non_streaming_server_reply_is_read() -> None:
     async with FakeOpenAIServer(lambda body: "whole reply") as server:
-        server.app  # the fake answers JSON when stream is false; force that path
         model = model_for(server, model="m")
         session = model.session()
-        async with session.post(f"{server.url}/v1/chat/completions", json={"messages": [], "stream": False}) as r:
+        async with session.post(
+            f"{server.url}/v1/chat/completions", json={"messages": [], "stream": False}
+        ) as r:
             data = await r.json()
         await model.aclose()
     assert data["choices"][0]["message"]["content"] == "whole reply"
@@ -120,8 +121,11 @@ def diamond_server_handler(body: dict[str, Any]) -> Any:
     kind = kind_of_body(body)
     text = "\n".join(m["content"] for m in body["messages"])
     if kind == "plan":
-        return plan_json(("a", "Who directed Jaws?", []), ("b", "Where was Steven Spielberg born?", []),
-                         ("c", "Where was the director of Jaws born?", ["a", "b"]))
+        return plan_json(
+            ("a", "Who directed Jaws?", []),
+            ("b", "Where was Steven Spielberg born?", []),
+            ("c", "Where was the director of Jaws born?", ["a", "b"]),
+        )
     if kind == "queries":
         return '{"queries": ["jaws"]}'
     if kind == "answer":
@@ -164,7 +168,12 @@ async def test_stream_cut_mid_answer_fails_the_node_not_the_run(settings: Settin
         return diamond_server_handler(body)
 
     async with FakeOpenAIServer(handler) as server:
-        settings.base_url, settings.model, settings.llm_retries = f"{server.url}/v1", "m", 0
+        settings.llm, settings.base_url, settings.model, settings.llm_retries = (
+            "openai",
+            f"{server.url}/v1",
+            "m",
+            0,
+        )
         model = OpenAIModel.from_settings(settings)
         async with MindSearch(settings, model=model, engines=[MemoryEngine(DOCS)]) as engine:
             events = [e async for e in engine.stream("Where was the director of Jaws born?")]

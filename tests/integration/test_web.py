@@ -55,8 +55,14 @@ async def to_refused(request: web.Request) -> web.Response:
     raise web.HTTPFound("http://127.0.0.2/secret")
 
 
-ROUTES = {"/slow": slow, "/huge": huge, "/image": binary, "/latin1": latin1, "/loop": redirect_loop,
-          "/to-refused": to_refused}
+ROUTES = {
+    "/slow": slow,
+    "/huge": huge,
+    "/image": binary,
+    "/latin1": latin1,
+    "/loop": redirect_loop,
+    "/to-refused": to_refused,
+}
 
 
 def fetcher(**kwargs: Any) -> HttpFetcher:
@@ -144,7 +150,9 @@ def web_script() -> Any:
     return handler
 
 
-async def test_searcher_reads_pages_skips_broken_ones_and_caches_everything(shared: Path, settings: Settings) -> None:
+async def test_searcher_reads_pages_skips_broken_ones_and_caches_everything(
+    shared: Path, settings: Settings
+) -> None:
     async with StaticSite(pages(shared), routes=ROUTES) as site:
         hits = [
             SearchHit(f"{site.url}/missing", "Missing", "", "web"),
@@ -158,8 +166,11 @@ async def test_searcher_reads_pages_skips_broken_ones_and_caches_everything(shar
             fetched_once = list(site.hits)
             second = [e async for e in ms.stream("When was the Mozilla community created?")]
     reads = [e for e in first if e.type == "page_read"]
-    assert {(e.url.rsplit("/", 1)[-1], e.ok) for e in reads} == {("missing", False), ("slow", False),
-                                                                  ("source.html", True)}
+    assert {(e.url.rsplit("/", 1)[-1], e.ok) for e in reads} == {
+        ("missing", False),
+        ("slow", False),
+        ("source.html", True),
+    }
     done = first[-1]
     assert done.ok and done.references[0].url.endswith("/wikipedia/source.html")
     assert "1998" in done.answer and "[1]" in done.answer
@@ -183,8 +194,16 @@ class StubResolver(AbstractResolver):
     """Resolves every name to 127.0.0.1, as a hostile DNS server would."""
 
     async def resolve(self, host: str, port: int = 0, family: int = socket.AF_INET) -> list[ResolveResult]:
-        return [{"hostname": host, "host": "127.0.0.1", "port": port, "family": socket.AF_INET, "proto": 0,
-                 "flags": socket.AI_NUMERICHOST}]
+        return [
+            {
+                "hostname": host,
+                "host": "127.0.0.1",
+                "port": port,
+                "family": socket.AF_INET,
+                "proto": 0,
+                "flags": socket.AI_NUMERICHOST,
+            }
+        ]
 
     async def close(self) -> None:
         return None

@@ -5,19 +5,29 @@ from mindsearch.graph import Node, NodeState
 from mindsearch.searcher import NodeResult
 from mindsearch.writer import pool
 
-JAWS = Source("jaws", "Jaws", "https://example.org/jaws", ["Jaws is a 1975 film directed by Steven Spielberg."])
-BORN = Source("born", "Spielberg", "https://example.org/sp", ["Steven Spielberg was born in Cincinnati, Ohio, in 1946."])
-NOLAN = Source("nolan", "Nolan", "https://example.org/nolan", ["Christopher Nolan is a British film director."])
+JAWS = Source(
+    "jaws", "Jaws", "https://example.org/jaws", ["Jaws is a 1975 film directed by Steven Spielberg."]
+)
+BORN = Source(
+    "born", "Spielberg", "https://example.org/sp", ["Steven Spielberg was born in Cincinnati, Ohio, in 1946."]
+)
+NOLAN = Source(
+    "nolan", "Nolan", "https://example.org/nolan", ["Christopher Nolan is a British film director."]
+)
 
 
-def run(pieces: list[str], sources: dict[int, Source], registry: Registry | None = None) -> tuple[str, CitationStream]:
+def run(
+    pieces: list[str], sources: dict[int, Source], registry: Registry | None = None
+) -> tuple[str, CitationStream]:
     stream = CitationStream(sources, registry or Registry(), min_support=0.3, attach_support=0.5)
     out = "".join(stream.feed(p) for p in pieces) + stream.finish()
     return out, stream
 
 
 def test_numbers_follow_first_use_not_the_models_numbers() -> None:
-    out, stream = run(["Spielberg was born in Cincinnati [2]. ", "Jaws is a film by Spielberg [1]."], {1: JAWS, 2: BORN})
+    out, stream = run(
+        ["Spielberg was born in Cincinnati [2]. ", "Jaws is a film by Spielberg [1]."], {1: JAWS, 2: BORN}
+    )
     assert out == "Spielberg was born in Cincinnati [1]. Jaws is a film by Spielberg [2]."
     assert [r.title for r in stream.registry.references()] == ["Spielberg", "Jaws"]
 
@@ -58,8 +68,11 @@ def test_comma_lists_and_chinese_sentences() -> None:
 
 
 def test_sources_shared_across_nodes_get_one_number_in_order_of_first_use() -> None:
-    nodes = [Node("a", "Who directed Jaws?", []), Node("b", "Where was Spielberg born?", []),
-             Node("c", "Who is Nolan?", [])]
+    nodes = [
+        Node("a", "Who directed Jaws?", []),
+        Node("b", "Where was Spielberg born?", []),
+        Node("c", "Who is Nolan?", []),
+    ]
     answers = {
         "a": ("Jaws was directed by Steven Spielberg [1].", [JAWS]),
         "b": ("Spielberg was born in Cincinnati [1]. Jaws is a 1975 film [2].", [BORN, JAWS]),
@@ -75,12 +88,15 @@ def test_sources_shared_across_nodes_get_one_number_in_order_of_first_use() -> N
     # the writer cites 3, 2, 1 (provisional); the reader sees 1, 2, 3 with no gaps
     registry = Registry()
     out, _ = run(
-        ["Nolan is a British film director [3]. Spielberg was born in Cincinnati [2]. ",
-         "Jaws is a 1975 film [1][9]."],
+        [
+            "Nolan is a British film director [3]. Spielberg was born in Cincinnati [2]. ",
+            "Jaws is a 1975 film [1][9].",
+        ],
         draft.sources,
         registry,
     )
-    assert out == "Nolan is a British film director [1]. Spielberg was born in Cincinnati [2]. Jaws is a 1975 film [3]."
+    expected = "Nolan is a British film director [1]. Spielberg was born in Cincinnati [2]. "
+    assert out == expected + "Jaws is a 1975 film [3]."
     assert [r.n for r in registry.references()] == [1, 2, 3]
     assert [r.title for r in registry.references()] == ["Nolan", "Spielberg", "Jaws"]
 

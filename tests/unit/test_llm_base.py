@@ -18,7 +18,9 @@ async def collect(stream: AsyncIterator[str]) -> str:
 
 
 async def test_think_spans_are_removed_even_when_tags_are_split() -> None:
-    text = await collect(strip_think(pieces("<thi", "nk>secret plan</th", "ink>Hello", " <think>x</think>world")))
+    text = await collect(
+        strip_think(pieces("<thi", "nk>secret plan</th", "ink>Hello", " <think>x</think>world"))
+    )
     assert text == "Hello world"
 
 

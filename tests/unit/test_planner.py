@@ -15,8 +15,11 @@ def planner(model: ScriptedModel, style: str = "chat") -> Planner:
 
 
 async def test_valid_plan_is_returned() -> None:
-    model = ScriptedModel(lambda r: plan_json(("q1", "Who directed Jaws?", []),
-                                              ("q2", "Where was the Jaws director born?", ["q1"])))
+    model = ScriptedModel(
+        lambda r: plan_json(
+            ("q1", "Who directed Jaws?", []), ("q2", "Where was the Jaws director born?", ["q1"])
+        )
+    )
     outcome = await planner(model).plan(QUESTION, QuestionGraph(8), 1)
     assert outcome.action is not None and [s.id for s in outcome.action.add] == ["q1", "q2"]
     assert outcome.error is None
@@ -47,11 +50,16 @@ async def test_model_failure_is_an_error_not_an_exception() -> None:
 
 
 async def test_echo_of_the_question_becomes_a_one_node_plan() -> None:
-    echo = json.dumps({"add": [
-        {"id": "q1", "question": QUESTION, "depends_on": []},
-        {"id": "q2", "question": "Who is his wife?", "depends_on": []},
-        {"id": "q3", "question": "Where was the director of Jaws born", "depends_on": ["q1"]},
-    ], "finish": False})
+    echo = json.dumps(
+        {
+            "add": [
+                {"id": "q1", "question": QUESTION, "depends_on": []},
+                {"id": "q2", "question": "Who is his wife?", "depends_on": []},
+                {"id": "q3", "question": "Where was the director of Jaws born", "depends_on": ["q1"]},
+            ],
+            "finish": False,
+        }
+    )
     outcome = await planner(ScriptedModel(lambda r: echo), "base").plan(QUESTION, QuestionGraph(8), 1)
     assert outcome.action is not None
     assert [(s.id, s.question) for s in outcome.action.add] == [("q1", QUESTION)]
@@ -61,8 +69,11 @@ async def test_echo_of_the_question_becomes_a_one_node_plan() -> None:
 async def test_repeats_of_existing_nodes_are_folded_into_them() -> None:
     graph = QuestionGraph(8)
     graph.add([SubQuestion(id="q1", question="Who directed Jaws?")])
-    reply = plan_json(("x", "Who directed Jaws?", []), ("q2", "Where was Steven Spielberg, director of Jaws, born?", ["x"]),
-                      finish=False)
+    reply = plan_json(
+        ("x", "Who directed Jaws?", []),
+        ("q2", "Where was Steven Spielberg, director of Jaws, born?", ["x"]),
+        finish=False,
+    )
     outcome = await planner(ScriptedModel(lambda r: reply)).plan(QUESTION, graph, 2)
     assert outcome.action is not None
     assert [(s.id, s.depends_on) for s in outcome.action.add] == [("q2", ["q1"])]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import re
 from typing import Any
 
@@ -43,7 +44,7 @@ def script(plan: str | list[str] = DIAMOND, **overrides: Any) -> Any:
         if kind == "plan":
             return next(plans, '{"add": [], "finish": true}')
         if kind == "queries":
-            return '{"queries": ["%s"]}' % sub_question(request)[:40]
+            return json.dumps({"queries": [sub_question(request)[:40]]})
         if kind == "answer":
             question = sub_question(request)
             if "directed" in question:
@@ -70,8 +71,11 @@ async def test_diamond_runs_a_and_b_together_and_c_after_both(settings: Settings
     model = ScriptedModel(script(), delay=0.05)
     events = await collect(make(settings, model))
     answers = {sub_question(c.request): c for c in model.calls if kind_of(c.request) == "answer"}
-    a, b, c = answers["Who directed Jaws?"], answers["Which city is Steven Spielberg from?"], answers[
-        "Where was the director of Jaws born?"]
+    a, b, c = (
+        answers["Who directed Jaws?"],
+        answers["Which city is Steven Spielberg from?"],
+        answers["Where was the director of Jaws born?"],
+    )
     assert a.started < b.ended and b.started < a.ended, "a and b must overlap"
     assert c.started >= max(a.ended, b.ended), "c must wait for both parents"
     assert "Jaws was directed by Steven Spielberg" in c.request.text
@@ -105,8 +109,9 @@ async def test_fan_out_runs_at_once(settings: Settings) -> None:
 
 
 async def test_planner_round_overlaps_with_a_running_node(settings: Settings) -> None:
-    first = plan_json(("a", "Who directed Jaws?", []), ("b", "Which city is Steven Spielberg from?", []),
-                      finish=False)
+    first = plan_json(
+        ("a", "Who directed Jaws?", []), ("b", "Which city is Steven Spielberg from?", []), finish=False
+    )
 
     async def answer(request: ModelRequest) -> str:
         if "city" in sub_question(request):
@@ -117,13 +122,17 @@ async def test_planner_round_overlaps_with_a_running_node(settings: Settings) ->
     model = ScriptedModel(script([first, '{"add": [], "finish": false}'], answer=answer))
     events = await collect(make(settings, model))
     plans = [c for c in model.calls if kind_of(c.request) == "plan"]
-    slow = next(c for c in model.calls if kind_of(c.request) == "answer" and "city" in sub_question(c.request))
+    slow = next(
+        c for c in model.calls if kind_of(c.request) == "answer" and "city" in sub_question(c.request)
+    )
     assert len(plans) >= 2
     assert plans[1].started < slow.ended, "round 2 must start while b is still running"
     assert of(events, "done")[0].ok
 
 
-async def test_invalid_plan_twice_is_an_error_event_and_the_question_is_still_searched(settings: Settings) -> None:
+async def test_invalid_plan_twice_is_an_error_event_and_the_question_is_still_searched(
+    settings: Settings,
+) -> None:
     model = ScriptedModel(script(["nonsense", "still nonsense"]))
     events = await collect(make(settings, model))
     errors = of(events, "error")
@@ -252,9 +261,13 @@ async def test_too_long_question_is_refused_clearly(settings: Settings) -> None:
 
 
 async def test_chinese_question_uses_chinese_prompts(settings: Settings) -> None:
-    model = ScriptedModel(script(plan_json(("q1", "大白鲨的导演是谁？", [])),
-                                 answer=lambda r: "《大白鲨》由斯皮尔伯格执导。",
-                                 write=lambda r: "斯皮尔伯格。"))
+    model = ScriptedModel(
+        script(
+            plan_json(("q1", "大白鲨的导演是谁？", [])),
+            answer=lambda r: "《大白鲨》由斯皮尔伯格执导。",
+            write=lambda r: "斯皮尔伯格。",
+        )
+    )
     events = await collect(make(settings, model), "大白鲨的导演出生在哪里？")
     assert events[0].language == "zh"
     assert "问题" in model.calls[0].request.text

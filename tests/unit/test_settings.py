@@ -15,7 +15,9 @@ def test_defaults_work_offline() -> None:
 
 
 def test_environment_toml_and_arguments_in_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "mindsearch.toml").write_text('max_nodes = 5\nmax_rounds = 2\nengines = ["local", "duckduckgo"]\n')
+    (tmp_path / "mindsearch.toml").write_text(
+        'max_nodes = 5\nmax_rounds = 2\nengines = ["local", "duckduckgo"]\n'
+    )
     assert Settings().max_nodes == 5 and Settings().engines == ["local", "duckduckgo"]
     monkeypatch.setenv("MINDSEARCH_MAX_NODES", "6")
     monkeypatch.setenv("MINDSEARCH_ENGINES", "local,searxng")
