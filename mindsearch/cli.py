@@ -241,13 +241,14 @@ class LiveView:
                 self.console.print(f"[{ref.n}] {escape(ref.title)} - {escape(ref.url)}", highlight=False)
             return
         elif isinstance(event, ev.Done):
+            self._stop_live()
             self.console.print(f"[dim]{len(event.nodes)} sub-questions, {event.seconds:.1f} s[/]")
             return
         self._refresh()
 
     def _stop_live(self) -> None:
         if self.live is not None:
-            self.live.update(self._render())
+            self.live.update(self._render() if self.nodes else Group())
             self.live.stop()
             self.live = None
 

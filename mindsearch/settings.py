@@ -63,7 +63,7 @@ class Settings(BaseSettings):
         description="Prompt family: 'chat' for instruction models, 'base' (few-shot completion) for small "
         "base models; auto picks base for the embedded model, chat otherwise.",
     )
-    temperature: float = Field(0.0, ge=0.0, le=2.0)
+    temperature: float = Field(0.0, ge=0.0, le=2.0, description="Sampling temperature; 0 is deterministic.")
     max_tokens: int = Field(512, ge=16, le=32768, description="Max tokens of one model reply.")
     llm_timeout: float = Field(120.0, gt=0, description="Seconds for one model call.")
     llm_retries: int = Field(3, ge=0, le=10, description="Retries on 429/5xx/connection reset.")
@@ -75,39 +75,45 @@ class Settings(BaseSettings):
         default_factory=lambda: ["local"], description="Search engines to combine."
     )
     searxng_url: str | None = Field(None, description="SearXNG instance URL.")
-    brave_api_key: str | None = None
-    serper_api_key: str | None = None
-    tavily_api_key: str | None = None
-    brave_url: str = "https://api.search.brave.com/res/v1/web/search"
-    serper_url: str = "https://google.serper.dev/search"
-    tavily_url: str = "https://api.tavily.com/search"
-    results_per_query: int = Field(8, ge=1, le=50)
+    brave_api_key: str | None = Field(None, description="Key for the brave engine.")
+    serper_api_key: str | None = Field(None, description="Key for the serper engine.")
+    tavily_api_key: str | None = Field(None, description="Key for the tavily engine.")
+    brave_url: str = Field(
+        "https://api.search.brave.com/res/v1/web/search", description="Brave API endpoint."
+    )
+    serper_url: str = Field("https://google.serper.dev/search", description="Serper API endpoint.")
+    tavily_url: str = Field("https://api.tavily.com/search", description="Tavily API endpoint.")
+    results_per_query: int = Field(8, ge=1, le=50, description="Hits asked of each engine per query.")
     queries_per_node: int = Field(3, ge=1, le=3, description="The searcher writes 1 to this many queries.")
-    search_timeout: float = Field(15.0, gt=0)
+    search_timeout: float = Field(15.0, gt=0, description="Seconds for one engine to answer one query.")
 
     # --- fetching -------------------------------------------------------------------------------
     pages_per_node: int = Field(4, ge=0, le=20, description="Web pages fetched per sub-question.")
     pages_per_question: int = Field(30, ge=0, le=500, description="Web pages fetched per question.")
-    fetch_concurrency: int = Field(16, ge=1, le=256)
-    fetch_per_host: int = Field(4, ge=1, le=64)
-    connect_timeout: float = Field(5.0, gt=0)
-    read_timeout: float = Field(10.0, gt=0)
+    fetch_concurrency: int = Field(16, ge=1, le=256, description="Pages fetched at once, in all.")
+    fetch_per_host: int = Field(4, ge=1, le=64, description="Pages fetched at once from one host.")
+    connect_timeout: float = Field(5.0, gt=0, description="Seconds to connect to a page's server.")
+    read_timeout: float = Field(10.0, gt=0, description="Seconds of silence allowed while reading a page.")
     page_timeout: float = Field(15.0, gt=0, description="Total seconds for one page.")
     max_page_bytes: int = Field(3_000_000, ge=1024, description="Bytes read of one response.")
-    max_redirects: int = Field(5, ge=0, le=20)
+    max_redirects: int = Field(5, ge=0, le=20, description="Redirects followed for one page.")
     allow_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Hosts or networks (CIDR) that may be fetched although private or loopback.",
     )
-    user_agent: str = "Mozilla/5.0 (compatible; mindsearch/0.1; +https://github.com/mindsearch)"
+    user_agent: str = Field(
+        "Mozilla/5.0 (compatible; mindsearch/0.1)", description="User-Agent sent with page requests."
+    )
     cache_ttl: float = Field(86400.0, ge=0, description="Seconds a cached search result or page stays.")
     failure_ttl: float = Field(
         600.0, ge=0, description="Seconds a page that could not be read is not retried."
     )
 
     # --- passages and citations -----------------------------------------------------------------
-    passages_per_node: int = Field(6, ge=1, le=40)
-    passage_chars: int = Field(700, ge=100, le=8000)
+    passages_per_node: int = Field(
+        6, ge=1, le=40, description="Passages shown to the model per sub-question."
+    )
+    passage_chars: int = Field(700, ge=100, le=8000, description="Characters in one passage.")
     citation_min_support: float = Field(
         0.3, ge=0.0, le=1.0, description="Share of a sentence's words a cited passage must contain."
     )
@@ -119,16 +125,21 @@ class Settings(BaseSettings):
     )
 
     # --- planning and scheduling ----------------------------------------------------------------
-    max_nodes: int = Field(8, ge=1, le=100)
+    max_nodes: int = Field(8, ge=1, le=100, description="Sub-questions in one graph.")
     max_rounds: int = Field(4, ge=1, le=50, description="Planner rounds.")
     max_concurrency: int = Field(4, ge=1, le=64, description="Sub-questions searched at once.")
     node_timeout: float = Field(180.0, gt=0, description="Seconds for one sub-question.")
     total_timeout: float = Field(600.0, gt=0, description="Seconds for the whole question.")
-    max_question_chars: int = Field(2000, ge=10)
+    max_question_chars: int = Field(2000, ge=10, description="Longest question accepted.")
 
     # --- output ---------------------------------------------------------------------------------
-    language: Literal["auto", "en", "zh"] = "auto"
-    data_dir: Path = Field(default_factory=_default_data_dir)
+    language: Literal["auto", "en", "zh"] = Field(
+        "auto", description="Answer language; auto follows the question."
+    )
+    data_dir: Path = Field(
+        default_factory=_default_data_dir,
+        description="Index, cache and model files ($XDG_DATA_HOME/mindsearch).",
+    )
 
     @field_validator("engines", mode="before")
     @classmethod

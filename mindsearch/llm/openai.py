@@ -102,7 +102,15 @@ class OpenAIModel(ChatModel):
             return self.model
 
     async def ready(self) -> None:
-        await self.model_name()
+        """Fail fast, once, with a clear message when the server is down (not once per step)."""
+        if not self.model:
+            await self.model_name()
+            return
+        try:
+            async with self.session().get(f"{self.base_url}/models", headers=self._headers()) as response:
+                await response.read()  # any answer, even 404, means the server is there
+        except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+            raise LLMError(_unreachable(self.base_url, exc)) from exc
 
     def _body(self, request: ModelRequest, model: str, format_kind: str) -> dict[str, Any]:
         body: dict[str, Any] = {

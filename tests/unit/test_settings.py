@@ -56,3 +56,9 @@ def test_every_setting_is_described_with_its_environment_name() -> None:
     names = {row[0] for row in rows}
     assert {"MINDSEARCH_LLM", "MINDSEARCH_MAX_NODES", "MINDSEARCH_ENGINES"} <= names
     assert len(rows) == len(Settings.model_fields)
+
+
+def test_readme_documents_every_setting() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    missing = [env for env, _default, _text in describe_settings() if f"`{env}`" not in readme]
+    assert not missing
