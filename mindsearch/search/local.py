@@ -22,6 +22,7 @@ from ..text import tokens
 from .base import SearchEngine, SearchHit
 
 DEMO_CORPUS = Path(__file__).resolve().parent.parent / "data" / "demo_corpus.jsonl.gz"
+INDEX_VERSION = 2  # raise when the schema changes; the demo index is then rebuilt
 SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".json", ".jsonl")
 
 
@@ -43,7 +44,14 @@ def _schema() -> tantivy.Schema:
     builder.add_text_field("body", stored=True)
     builder.add_text_field("url", stored=True, tokenizer_name="raw")
     builder.add_text_field("source", stored=True, tokenizer_name="raw")
+    # our own tokens (words, and CJK character bigrams), so the index and the queries split text alike
+    builder.add_text_field("terms", stored=False)
     return builder.build()
+
+
+def _terms(title: str, text: str) -> str:
+    title_terms = " ".join(tokens(title))
+    return f"{title_terms} {title_terms} {' '.join(tokens(text))}"
 
 
 class LocalIndex:
@@ -69,7 +77,13 @@ class LocalIndex:
                 writer.delete_documents_by_term("source", doc.source)
                 replaced.add(doc.source)
             writer.add_document(
-                tantivy.Document(title=doc.title, body=doc.text, url=doc.url, source=doc.source)
+                tantivy.Document(
+                    title=doc.title,
+                    body=doc.text,
+                    url=doc.url,
+                    source=doc.source,
+                    terms=_terms(doc.title, doc.text),
+                )
             )
             count += 1
         writer.commit()
@@ -81,7 +95,7 @@ class LocalIndex:
         terms = [t for t in tokens(query) if re.fullmatch(r"\w+", t)]
         if not terms:
             return []
-        parsed = self.index.parse_query(" ".join(terms), ["title", "body"])
+        parsed = self.index.parse_query(" ".join(dict.fromkeys(terms)), ["terms"])
         searcher = self.index.searcher()
         hits = []
         for _score, address in searcher.search(parsed, limit).hits:
@@ -113,11 +127,12 @@ def open_local_index(data_dir: Path) -> LocalIndex:
         return LocalIndex(user)
     demo_dir = data_dir / "demo-index"
     marker = demo_dir / ".complete"
-    if not marker.exists():
+    stamp = f"{INDEX_VERSION}:{DEMO_CORPUS.stat().st_size}"
+    if not marker.exists() or marker.read_text() != stamp:
         shutil.rmtree(demo_dir, ignore_errors=True)
         index = LocalIndex(demo_dir)
         index.add(read_demo_corpus())
-        marker.write_text(str(DEMO_CORPUS.stat().st_size))
+        marker.write_text(stamp)
         return index
     return LocalIndex(demo_dir)
 

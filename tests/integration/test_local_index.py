@@ -114,3 +114,17 @@ def test_iter_files_walks_folders(tmp_path: Path) -> None:
     _write(tmp_path / "a" / "x.md", "x")
     _write(tmp_path / "a" / "skip.bin", "x")
     assert [p.name for p in iter_files([tmp_path])] == ["x.md"]
+
+
+def test_chinese_documents_are_found_by_chinese_questions(tmp_path: Path) -> None:
+    docs = tmp_path / "zh.jsonl"
+    docs.write_text(
+        json.dumps({"title": "北京", "text": "北京是中华人民共和国的首都，也是全国的政治和文化中心。"}, ensure_ascii=False)
+        + "\n"
+        + json.dumps({"title": "上海", "text": "上海是中国最大的城市，位于长江入海口。"}, ensure_ascii=False)
+        + "\n"
+    )
+    index = LocalIndex(tmp_path / "idx")
+    index.add(read_documents(docs))
+    assert index.search("中国的首都是哪里？", 1)[0].title == "北京"
+    assert index.search("长江入海口的城市", 1)[0].title == "上海"
