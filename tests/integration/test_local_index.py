@@ -117,13 +117,12 @@ def test_iter_files_walks_folders(tmp_path: Path) -> None:
 
 
 def test_chinese_documents_are_found_by_chinese_questions(tmp_path: Path) -> None:
+    records = [
+        {"title": "北京", "text": "北京是中华人民共和国的首都，也是全国的政治和文化中心。"},
+        {"title": "上海", "text": "上海是中国最大的城市，位于长江入海口。"},
+    ]
     docs = tmp_path / "zh.jsonl"
-    docs.write_text(
-        json.dumps({"title": "北京", "text": "北京是中华人民共和国的首都，也是全国的政治和文化中心。"}, ensure_ascii=False)
-        + "\n"
-        + json.dumps({"title": "上海", "text": "上海是中国最大的城市，位于长江入海口。"}, ensure_ascii=False)
-        + "\n"
-    )
+    docs.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
     index = LocalIndex(tmp_path / "idx")
     index.add(read_documents(docs))
     assert index.search("中国的首都是哪里？", 1)[0].title == "北京"
