@@ -204,9 +204,13 @@ class Searcher:
             return _Document(hit, cached["title"], cached["text"])
         try:
             page = await self.ctx.fetcher.fetch(hit.url)
-            extracted = await asyncio.to_thread(self.ctx.extractor.extract, page.text, page.final_url)
         except (FetchError, BlockedURL) as exc:
             self._unreadable(node, hit, str(exc))
+            return None
+        try:
+            extracted = await asyncio.to_thread(self.ctx.extractor.extract, page.text, page.final_url)
+        except Exception as exc:  # a parser bug on one page must not fail the node
+            self._unreadable(node, hit, f"could not extract the text: {type(exc).__name__}: {exc}")
             return None
         title = extracted.title or hit.title
         if not extracted.text.strip():
