@@ -139,6 +139,7 @@ class Searcher:
                 )
             except (SearchError, asyncio.TimeoutError) as exc:
                 message = str(exc) or f"{engine.name}: no answer within {self.settings.search_timeout:g} s"
+                message = message if len(message) <= 300 else message[:297] + "..."
                 if engine.name not in self.ctx.failed_engines:
                     self.ctx.failed_engines.add(engine.name)
                     others = [e.name for e in self.ctx.engines if e.name not in self.ctx.failed_engines]
