@@ -32,7 +32,7 @@ def _add_settings_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--llm", choices=["llamacpp", "openai", "lmdeploy"], help="LLM backend")
     group.add_argument("--base-url", help="OpenAI-compatible server URL, e.g. http://127.0.0.1:23333/v1")
     group.add_argument("--model", help="model name on the server (lmdeploy: model path)")
-    group.add_argument("--api-key", help="key for the OpenAI-compatible server")
+    group.add_argument("--llm-api-key", help="key for the OpenAI-compatible server")
     group.add_argument("--model-path", type=Path, help="GGUF file for the llamacpp backend")
     group.add_argument("--prompt-style", choices=["auto", "chat", "base"])
     group.add_argument(
@@ -58,7 +58,7 @@ SETTING_FLAGS = (
     "llm",
     "base_url",
     "model",
-    "api_key",
+    "llm_api_key",
     "model_path",
     "prompt_style",
     "engines",
@@ -73,6 +73,9 @@ SETTING_FLAGS = (
     "max_tokens",
     "allow_hosts",
     "data_dir",
+    "host",
+    "port",
+    "cors_origins",
 )
 
 
@@ -94,6 +97,11 @@ def build_parser() -> argparse.ArgumentParser:
     index.add_argument("paths", nargs="+", type=Path)
     index.add_argument("--data-dir", type=Path)
     sub.add_parser("schema", help="print the JSON Schema of one event")
+    serve = sub.add_parser("serve", help="start the REST server (SSE, OpenAI-compatible, /solve)")
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default 8002)")
+    serve.add_argument("--cors-origins", help="browser origins allowed to call the API, comma-separated")
+    _add_settings_flags(serve)
     return parser
 
 
@@ -106,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "index":
             return index_command(args)
         settings = settings_from(args)
+        if args.command == "serve":
+            return serve_command(settings)
     except ValidationError as exc:
         for error in exc.errors():
             where = ".".join(str(p) for p in error["loc"]) or "settings"
@@ -115,6 +125,20 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(ask_command(args.question, settings, as_json=args.json))
     except KeyboardInterrupt:
         return 130
+
+
+def serve_command(settings: Settings) -> int:
+    import uvicorn
+
+    from .api import create_app
+
+    auth = "with a bearer token" if settings.api_key else "open (set MINDSEARCH_API_KEY to require a token)"
+    print(
+        f"mindsearch serving on http://{settings.host}:{settings.port} ({auth}); API docs at /docs",
+        file=sys.stderr,
+    )
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+    return 0
 
 
 def index_command(args: argparse.Namespace) -> int:

@@ -44,8 +44,11 @@ class Hit(BaseModel):
 
 
 class RunStarted(_Event):
+    """``question`` is what is searched: the follow-up rewritten to stand alone when there is history."""
+
     type: Literal["run_started"] = "run_started"
     question: str
+    asked: str = ""
     language: Literal["en", "zh"]
     llm: str
     engines: list[str]

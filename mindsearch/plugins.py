@@ -89,7 +89,3 @@ ENGINES: dict[str, Callable[[Settings], SearchEngine]] = {
 
 def make_model(settings: Settings) -> ChatModel:
     return BACKENDS[settings.llm](settings)
-
-
-def make_engines(settings: Settings) -> list[SearchEngine]:
-    return [ENGINES[name](settings) for name in settings.engines]

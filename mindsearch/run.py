@@ -15,12 +15,15 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from pydantic import ValidationError
+
 from . import events as ev
-from .citations import Dropped, reference_list
+from .citations import Dropped, reference_list, strip_markers
 from .graph import Node, NodeState, PlanAction, QuestionGraph, SubQuestion
 from .llm.base import ChatModel, LLMError
 from .planner import Planner
-from .plugins import make_engines, make_model
+from .plugins import ENGINES, make_model
+from .prompts import render
 from .search.base import SearchEngine
 from .searcher import NodeFailed, NodeResult, RunContext, Searcher
 from .settings import Settings
@@ -63,10 +66,12 @@ class MindSearch:
     ) -> None:
         self.settings = settings or Settings()
         self._model = model
-        self._engines = engines
+        self._given_engines = engines
+        self._engines: dict[str, SearchEngine] = {}
         self._fetcher = fetcher
         self.extractor = extractor or TrafilaturaExtractor()
         self._cache: Cache | None = None
+        self.active_runs: set[asyncio.Task[None]] = set()  # what is running now, for servers and tests
 
     # -- parts, made on first use (loading a model takes time) ---------------------------------------
     @property
@@ -77,9 +82,16 @@ class MindSearch:
 
     @property
     def engines(self) -> list[SearchEngine]:
-        if self._engines is None:
-            self._engines = make_engines(self.settings)
-        return self._engines
+        return self.engines_for(self.settings)
+
+    def engines_for(self, settings: Settings) -> list[SearchEngine]:
+        """The engines a run's settings name, each built once and shared by later runs."""
+        if self._given_engines is not None:
+            return self._given_engines
+        for name in settings.engines:
+            if name not in self._engines:
+                self._engines[name] = ENGINES[name](settings)
+        return [self._engines[name] for name in settings.engines]
 
     @property
     def fetcher(self) -> Fetcher:
@@ -111,7 +123,7 @@ class MindSearch:
         return self.model.style
 
     async def aclose(self) -> None:
-        for engine in self._engines or []:
+        for engine in [*self._engines.values(), *(self._given_engines or [])]:
             await engine.aclose()
         if self._fetcher is not None:
             await self._fetcher.aclose()
@@ -127,10 +139,18 @@ class MindSearch:
         await self.aclose()
 
     # -- public API ----------------------------------------------------------------------------------
-    async def stream(self, question: str, history: History | None = None) -> AsyncIterator[ev.Event]:
-        """Events of one run, ending with ``done``. Close or cancel the iterator to stop the run."""
+    async def stream(
+        self, question: str, history: History | None = None, *, options: dict[str, Any] | None = None
+    ) -> AsyncIterator[ev.Event]:
+        """Events of one run, ending with ``done``. Close or cancel the iterator to stop the run.
+
+        ``options`` changes settings for this run only (``{"engines": ["local"], "max_nodes": 4}``);
+        invalid options end the run with a fatal ``error`` event that says why.
+        """
         queue: asyncio.Queue[Any] = asyncio.Queue()
-        task = asyncio.create_task(self._guarded_run(question, history, queue.put_nowait))
+        task = asyncio.create_task(self._guarded_run(question, history, options, queue.put_nowait))
+        self.active_runs.add(task)
+        task.add_done_callback(self.active_runs.discard)
         try:
             while True:
                 item = await queue.get()
@@ -144,20 +164,31 @@ class MindSearch:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
 
-    async def ask(self, question: str, history: History | None = None) -> Answer:
+    async def ask(
+        self, question: str, history: History | None = None, *, options: dict[str, Any] | None = None
+    ) -> Answer:
         """Run to the end and return the answer with its references (and every event, for inspection)."""
         seen: list[ev.Event] = []
-        async for event in self.stream(question, history):
+        async for event in self.stream(question, history, options=options):
             seen.append(event)
             if isinstance(event, ev.Done):
                 return Answer(event.answer, event.references, seen, event.ok)
         raise RuntimeError("the run ended without a done event")  # _guarded_run always sends one
 
     # -- one run -------------------------------------------------------------------------------------
-    async def _guarded_run(self, question: str, history: History | None, emit: Any) -> None:
+    async def _guarded_run(
+        self, question: str, history: History | None, options: dict[str, Any] | None, emit: Any
+    ) -> None:
         started = time.monotonic()
         try:
-            await _Run(self, question, _turns(history), emit, started).run()
+            try:
+                settings = self.settings.with_changes(**options) if options else self.settings
+            except ValidationError as exc:
+                message = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+                emit(ev.Error(stage="settings", message=f"invalid options: {message}", fatal=True))
+                emit(ev.Done(answer="", references=[], nodes=[], seconds=0.0, ok=False))
+                return
+            await _Run(self, settings, question, _turns(history), emit, started).run()
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a bug or a part that could not start: said once, never a traceback
@@ -189,10 +220,16 @@ def _turns(history: History | None) -> list[tuple[str, str]]:
 
 class _Run:
     def __init__(
-        self, engine: MindSearch, question: str, history: list[tuple[str, str]], emit: Any, started: float
+        self,
+        engine: MindSearch,
+        settings: Settings,
+        question: str,
+        history: list[tuple[str, str]],
+        emit: Any,
+        started: float,
     ) -> None:
         self.engine = engine
-        self.settings = engine.settings
+        self.settings = settings
         self.question = " ".join(question.split())
         self.history = history
         self.emit = emit
@@ -218,7 +255,7 @@ class _Run:
         self.ctx = RunContext(
             settings=s,
             model=model,
-            engines=self.engine.engines,
+            engines=self.engine.engines_for(s),
             fetcher=self.engine.fetcher,
             extractor=self.engine.extractor,
             cache=self.engine.cache,
@@ -228,8 +265,12 @@ class _Run:
             pages_left=s.pages_per_question,
         )
         self.history_text = history_text(self.history, style, language)
+        asked = self.question
+        if self.history:
+            self.question = await self._standalone(model, style, language)
         self.emit(
             ev.RunStarted(
+                asked=asked,
                 question=self.question,
                 language=language,
                 llm=model.name,
@@ -258,6 +299,24 @@ class _Run:
                         else "not started before the question's time limit",
                     )
         await self._write()
+
+    async def _standalone(
+        self, model: ChatModel, style: Literal["chat", "base"], language: Literal["en", "zh"]
+    ) -> str:
+        """The follow-up rewritten, with the conversation, as a question that stands alone."""
+        turns = "\n".join(f"Q: {q}\nA: {strip_markers(a)[:1000]}" for q, a in self.history[-4:])
+        messages = render("rewrite", style=style, language=language, turns=turns, question=self.question)
+        try:
+            reply = await model.complete(messages, stop=["\n"], max_tokens=120)
+        except LLMError as exc:
+            self.emit(
+                ev.Error(stage="plan", message=f"could not rewrite the follow-up ({exc}); using it as asked")
+            )
+            return self.question
+        rewritten = " ".join(reply.strip().strip('"').split())
+        if not rewritten or len(rewritten) > self.settings.max_question_chars:
+            return self.question
+        return rewritten
 
     def _refuse(self, message: str, stage: str = "settings") -> None:
         self.emit(ev.Error(stage=stage, message=message, fatal=True))  # type: ignore[arg-type]

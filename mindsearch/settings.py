@@ -49,7 +49,9 @@ class Settings(BaseSettings):
         "http://127.0.0.1:23333/v1",
         description="OpenAI-compatible server URL (lmdeploy serve api_server, vLLM, Ollama, llama.cpp).",
     )
-    api_key: str | None = Field(None, description="Key for the OpenAI-compatible server, if it needs one.")
+    llm_api_key: str | None = Field(
+        None, description="Key for the OpenAI-compatible server, if it needs one."
+    )
     model: str | None = Field(
         None,
         description="Model name sent to the OpenAI-compatible server (asked from /models when unset); "
@@ -132,6 +134,24 @@ class Settings(BaseSettings):
     total_timeout: float = Field(600.0, gt=0, description="Seconds for the whole question.")
     max_question_chars: int = Field(2000, ge=10, description="Longest question accepted.")
 
+    # --- server (mindsearch serve) --------------------------------------------------------------
+    api_key: str | None = Field(
+        None, description="Bearer token `mindsearch serve` requires on every route but /health (unset: open)."
+    )
+    host: str = Field("127.0.0.1", description="Address `mindsearch serve` listens on.")
+    port: int = Field(8002, ge=1, le=65535, description="Port `mindsearch serve` listens on.")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Browser origins allowed to call the API (comma-separated; none by default).",
+    )
+    max_body_bytes: int = Field(65536, ge=1024, description="Largest request body the server reads.")
+    max_concurrent_runs: int = Field(
+        4, ge=1, le=1000, description="Runs at once; more get 503 with Retry-After."
+    )
+    max_history_turns: int = Field(
+        20, ge=0, le=1000, description="Turns of a session kept and sent to the model."
+    )
+
     # --- output ---------------------------------------------------------------------------------
     language: Literal["auto", "en", "zh"] = Field(
         "auto", description="Answer language; auto follows the question."
@@ -148,7 +168,7 @@ class Settings(BaseSettings):
             value = [part.strip() for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("allow_hosts", mode="before")
+    @field_validator("allow_hosts", "cors_origins", mode="before")
     @classmethod
     def _split_hosts(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -177,6 +197,10 @@ class Settings(BaseSettings):
             if engine in self.engines and not getattr(self, field):
                 raise ValueError(f"engine {engine!r} needs {env} (or {field} in the TOML file)")
         return self
+
+    def with_changes(self, **changes: Any) -> Settings:
+        """A validated copy with some fields changed (per-request options)."""
+        return type(self)(**{**self.model_dump(), **changes})
 
     @property
     def resolved_prompt_style(self) -> Literal["chat", "base"]:

@@ -166,7 +166,8 @@ class _Server:
         return f"http://127.0.0.1:{self.port}"
 
     async def __aenter__(self) -> Any:
-        self._runner = web.AppRunner(self.app, shutdown_timeout=0.5)
+        # handlers are cancelled when their client leaves, as a model server aborts a dropped request
+        self._runner = web.AppRunner(self.app, shutdown_timeout=0.5, handler_cancellation=True)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
@@ -301,6 +302,36 @@ class StaticSite(_Server):
         return web.Response(body=data, content_type="text/html", charset="utf-8")
 
 
+class AppServer:
+    """An ASGI app served by a real uvicorn on 127.0.0.1 (a free port), in the running event loop."""
+
+    def __init__(self, app: Any) -> None:
+        import uvicorn
+
+        self.config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+        self.server = uvicorn.Server(self.config)
+        self._task: asyncio.Task[None] | None = None
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def __aenter__(self) -> AppServer:
+        self._task = asyncio.create_task(self.server.serve())
+        while not self.server.started:
+            if self._task.done():
+                self._task.result()
+            await asyncio.sleep(0.01)
+        self.port = self.server.servers[0].sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        if self._task is not None:
+            await self._task
+
+
 @contextmanager
 def block_real_models() -> Iterator[None]:
     """Make every real backend raise when built, so a test that forgot a fake fails loudly.
@@ -341,6 +372,7 @@ class Recorder:
 
 __all__ = [
     "CUT",
+    "AppServer",
     "FakeOpenAIServer",
     "MemoryEngine",
     "Recorder",

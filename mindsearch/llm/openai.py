@@ -59,7 +59,7 @@ class OpenAIModel(ChatModel):
     def from_settings(cls, settings: Settings) -> OpenAIModel:
         return cls(
             settings.base_url,
-            api_key=settings.api_key,
+            api_key=settings.llm_api_key,
             model=settings.model,
             temperature=settings.temperature,
             max_tokens=settings.max_tokens,

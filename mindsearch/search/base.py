@@ -36,6 +36,10 @@ class SearchEngine(ABC):
     async def search(self, query: str, *, limit: int) -> list[SearchHit]:
         """Up to ``limit`` hits, best first. Raise SearchError when the engine fails."""
 
+    async def check(self) -> tuple[bool, str]:
+        """Whether the engine can be reached, and a few words on it (for the server's /health)."""
+        return True, "configured"
+
     async def aclose(self) -> None:
         """Release sessions; the default has none."""
 

@@ -26,6 +26,13 @@ class DuckDuckGoEngine(SearchEngine):
         )
         return results
 
+    async def check(self) -> tuple[bool, str]:
+        try:
+            await asyncio.wait_for(asyncio.get_running_loop().getaddrinfo("duckduckgo.com", 443), 5)
+        except (OSError, asyncio.TimeoutError) as exc:
+            return False, f"duckduckgo.com cannot be resolved: {exc or 'timeout'}"
+        return True, "duckduckgo.com resolves"
+
     async def search(self, query: str, *, limit: int) -> list[SearchHit]:
         try:
             rows = await asyncio.wait_for(

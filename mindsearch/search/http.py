@@ -46,6 +46,17 @@ class HttpEngine(SearchEngine):
         except (aiohttp.ClientError, OSError, ValueError) as exc:
             raise SearchError(f"{self.name}: {type(exc).__name__}: {exc}") from exc
 
+    check_url: str = ""
+
+    async def check(self) -> tuple[bool, str]:
+        """Reachable when the endpoint answers at all (any HTTP status)."""
+        url = self.check_url or getattr(self, "url", "")
+        try:
+            async with self.session().get(url, timeout=aiohttp.ClientTimeout(total=5)) as response:
+                return True, f"{url} answered HTTP {response.status}"
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            return False, f"{url} cannot be reached: {type(exc).__name__}: {exc}"
+
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()

@@ -119,6 +119,10 @@ class LocalEngine(SearchEngine):
     async def search(self, query: str, *, limit: int) -> list[SearchHit]:
         return self.local_index.search(query, limit)
 
+    async def check(self) -> tuple[bool, str]:
+        count = self.local_index.num_docs
+        return count > 0, f"{count} documents in {self.local_index.path}"
+
 
 def open_local_index(data_dir: Path) -> LocalIndex:
     """The user's index, or the demo index (built on first use) when the user has indexed nothing."""

@@ -1,0 +1,43 @@
+"""Conversation history per session, in SQLite in the data directory, for multi-turn use of the server."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+
+class SessionStore:
+    def __init__(self, path: Path, max_turns: int) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.max_turns = max_turns
+        self._db = sqlite3.connect(str(path), timeout=5, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS turns (session TEXT, turn INTEGER, question TEXT, answer TEXT, "
+            "created REAL, PRIMARY KEY (session, turn))"
+        )
+
+    def history(self, session: str) -> list[tuple[str, str]]:
+        rows = self._db.execute(
+            "SELECT question, answer FROM turns WHERE session = ? ORDER BY turn DESC LIMIT ?",
+            (session, self.max_turns),
+        ).fetchall()
+        return [(str(q), str(a)) for q, a in reversed(rows)]
+
+    def append(self, session: str, question: str, answer: str) -> None:
+        if self.max_turns == 0:
+            return
+        row = self._db.execute(
+            "SELECT COALESCE(MAX(turn), -1) FROM turns WHERE session = ?", (session,)
+        ).fetchone()
+        turn = int(row[0]) + 1
+        self._db.execute(
+            "INSERT INTO turns VALUES (?, ?, ?, ?, ?)", (session, turn, question, answer, time.time())
+        )
+        self._db.execute(
+            "DELETE FROM turns WHERE session = ? AND turn <= ?", (session, turn - self.max_turns)
+        )
+
+    def close(self) -> None:
+        self._db.close()
