@@ -224,6 +224,19 @@ class Settings(BaseSettings):
         )
 
 
+def settings_table() -> str:
+    """The README's settings table (``python -m mindsearch.settings`` prints it)."""
+    lines = ["| variable | default | what it does |", "| --- | --- | --- |"]
+    for env, default, text in describe_settings():
+        default = (
+            "$XDG_DATA_HOME/mindsearch or ~/.local/share/mindsearch"
+            if env == "MINDSEARCH_DATA_DIR"
+            else default
+        )
+        lines.append(f"| `{env}` | `{default}` | {text} |")
+    return "\n".join(lines)
+
+
 def describe_settings() -> list[tuple[str, str, str]]:
     """(env name, default, description) for every setting; the README table is made from this."""
     rows = []
@@ -231,3 +244,7 @@ def describe_settings() -> list[tuple[str, str, str]]:
         default = field.default_factory() if field.default_factory else field.default  # type: ignore[call-arg]
         rows.append((f"MINDSEARCH_{name.upper()}", repr(default), field.description or ""))
     return rows
+
+
+if __name__ == "__main__":
+    print(settings_table())
