@@ -102,6 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port (default 8002)")
     serve.add_argument("--cors-origins", help="browser origins allowed to call the API, comma-separated")
     _add_settings_flags(serve)
+    mcp = sub.add_parser("mcp", help="run an MCP server over stdio with a `search` tool")
+    _add_settings_flags(mcp)
     return parser
 
 
@@ -116,6 +118,11 @@ def main(argv: list[str] | None = None) -> int:
         settings = settings_from(args)
         if args.command == "serve":
             return serve_command(settings)
+        if args.command == "mcp":
+            from .integrations.mcp import serve_stdio
+
+            serve_stdio(settings)
+            return 0
     except ValidationError as exc:
         for error in exc.errors():
             where = ".".join(str(p) for p in error["loc"]) or "settings"

@@ -1,0 +1,1 @@
+"""mindsearch inside other agent frameworks: a lagent action and an MCP server."""

@@ -1,0 +1,45 @@
+"""An MCP server over stdio with one tool, ``search``: ``mindsearch mcp`` (extra ``mcp``).
+
+Settings come from the environment and flags as for every command, so an MCP client configures the
+backend with ``MINDSEARCH_*`` variables.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..run import MindSearch
+from ..settings import Settings
+from .bridge import answer_text
+
+
+def build_server(settings: Settings, engine: MindSearch | None = None) -> Any:
+    server_class: Any
+    try:
+        from mcp.server.mcpserver import MCPServer  # mcp 2.x
+
+        server_class = MCPServer
+    except ImportError:
+        try:
+            import mcp.server.fastmcp as v1  # mcp 1.x
+
+            server_class = getattr(v1, "FastMCP")  # noqa: B009 (mcp 2.x's module has no such name)
+        except ImportError as exc:
+            raise ImportError("`mindsearch mcp` needs the MCP SDK: pip install 'mindsearch[mcp]'") from exc
+
+    search_engine = engine or MindSearch(settings)
+    server = server_class(name="mindsearch", instructions="Search and answer with cited sources.")
+
+    async def search(question: str) -> str:
+        """Answer ``question`` with citations; the reference list follows the answer."""
+        answer = await search_engine.ask(question)
+        return answer_text(answer)
+
+    description = "Answer a question by searching, with [n] citations and a reference list."
+    server.tool(name="search", description=description)(search)
+
+    return server
+
+
+def serve_stdio(settings: Settings) -> None:
+    build_server(settings).run("stdio")

@@ -1,0 +1,64 @@
+"""mindsearch inside other agent frameworks, called for real on loopback: the lagent action and the MCP server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from mindsearch import MindSearch, Settings
+from mindsearch.llm.openai import OpenAIModel
+from mindsearch.testing import FakeOpenAIServer, MemoryEngine, doc_hit, kind_of_body, plan_json
+
+QUESTION = "Which band was formed first, The Exies or Circus Diablo?"
+
+
+def reply(body: dict[str, Any]) -> Any:
+    kind = kind_of_body(body)
+    if kind == "plan":
+        return plan_json(("q1", QUESTION, []))
+    if kind == "queries":
+        return '{"queries": ["The Exies", "Circus Diablo"]}'
+    return "The Exies were formed in 1997, before Circus Diablo [1]."
+
+
+async def test_lagent_action_answers_with_citations(tmp_path: Path) -> None:
+    from lagent.schema import ActionStatusCode
+
+    from mindsearch.integrations.lagent import MindSearchAction
+
+    docs = [doc_hit("The Exies", "The Exies are an American rock band formed in 1997, before Circus Diablo.")]
+    async with FakeOpenAIServer(reply) as llm:
+        settings = Settings(llm="openai", base_url=f"{llm.url}/v1", model="fake", data_dir=tmp_path)
+        engine = MindSearch(settings, model=OpenAIModel.from_settings(settings), engines=[MemoryEngine(docs)])
+        action = MindSearchAction(engine=engine)
+        assert action.name == "MindSearchAction" and "query" in json.dumps(action.description)
+        result = await asyncio.to_thread(action, json.dumps({"query": QUESTION}))
+        await asyncio.to_thread(action.close)
+    assert result.state == ActionStatusCode.SUCCESS, result.errmsg
+    text = result.result[0]["content"]
+    assert text.startswith("The Exies were formed in 1997, before Circus Diablo [1].")
+    assert "[1] The Exies - doc://The_Exies" in text
+    assert any(kind_of_body(r.body) == "plan" for r in llm.requests)
+
+
+async def test_mcp_server_over_stdio_answers_with_references(tmp_path: Path) -> None:
+    from mcp import ClientSession, StdioServerParameters
+    from mcp.client.stdio import stdio_client
+
+    async with FakeOpenAIServer(reply) as llm:
+        params = StdioServerParameters(
+            command=sys.executable,
+            args=["-m", "mindsearch", "mcp", "--llm", "openai", "--base-url", f"{llm.url}/v1", "--model", "fake",
+                  "--data-dir", str(tmp_path)],
+        )
+        async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+            await session.initialize()
+            tools = await session.list_tools()
+            result = await session.call_tool("search", {"question": QUESTION})
+    assert [tool.name for tool in tools.tools] == ["search"]
+    text = result.content[0].text  # type: ignore[union-attr]
+    assert text.startswith("The Exies were formed in 1997, before Circus Diablo [1].")
+    assert "[1] The Exies - https://en.wikipedia.org/wiki/The_Exies" in text
