@@ -1,4 +1,4 @@
-"""mindsearch inside other agent frameworks, called for real on loopback: the lagent action and the MCP server."""
+"""mindsearch inside other agent frameworks, called for real on loopback: lagent and MCP."""
 
 from __future__ import annotations
 
@@ -51,8 +51,19 @@ async def test_mcp_server_over_stdio_answers_with_references(tmp_path: Path) -> 
     async with FakeOpenAIServer(reply) as llm:
         params = StdioServerParameters(
             command=sys.executable,
-            args=["-m", "mindsearch", "mcp", "--llm", "openai", "--base-url", f"{llm.url}/v1", "--model", "fake",
-                  "--data-dir", str(tmp_path)],
+            args=[
+                "-m",
+                "mindsearch",
+                "mcp",
+                "--llm",
+                "openai",
+                "--base-url",
+                f"{llm.url}/v1",
+                "--model",
+                "fake",
+                "--data-dir",
+                str(tmp_path),
+            ],
         )
         async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
             await session.initialize()
