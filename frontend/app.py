@@ -128,6 +128,8 @@ if question:
                     shown = time.monotonic()
         except ServerError as exc:
             view.fail(str(exc))
+        except Exception as exc:  # never a traceback in the page: say what broke, in one line
+            view.fail(f"the answer could not be shown: {type(exc).__name__}: {exc}")
         if view.status == "streaming":
             view.fail("the answer stopped before it was finished")
         with live.container():
