@@ -17,7 +17,7 @@ from .citations import strip_markers
 from .graph import PlanAction, PlanError, QuestionGraph, SubQuestion
 from .llm.base import ChatModel, LLMError, Message, extract_json
 from .prompts import render
-from .text import similarity, tokens
+from .text import quoted, similarity, tokens
 
 ECHO_SIMILARITY = 0.6
 DUPLICATE_SIMILARITY = 0.85
@@ -138,7 +138,7 @@ def describe_graph(graph: QuestionGraph, style: str) -> str:
         deps = f" (after {', '.join(node.depends_on)})" if node.depends_on else ""
         if node.state.value == "done":
             answer = strip_markers(node.answer).strip() or "(no answer)"
-            lines.append(f"- {node.id}{deps}: {node.question} -> {answer}")
+            lines.append(f"- {node.id}{deps}: {node.question} -> {quoted(answer)}")
         elif node.state.value == "failed":
             lines.append(f"- {node.id}{deps}: {node.question} -> (failed: {node.error})")
         else:

@@ -20,7 +20,7 @@ from .llm.base import ChatModel, LLMError, extract_json
 from .prompts import render
 from .search.base import SearchEngine, SearchError, SearchHit
 from .settings import Settings
-from .text import BM25, chunk, similarity
+from .text import BM25, chunk, quoted, similarity
 from .web.cache import Cache
 from .web.extract import Extractor
 from .web.fetch import BlockedURL, Fetcher, FetchError
@@ -262,7 +262,8 @@ class Searcher:
             raise NodeFailed("no search result could be read for this sub-question")
         numbered = {i + 1: source for i, source in enumerate(sources)}
         passages = "\n".join(
-            f"[{n}] {source.title}: {' ... '.join(source.passages)}" for n, source in numbered.items()
+            f"[{n}] {quoted(source.title)}: {quoted(' ... '.join(source.passages))}"
+            for n, source in numbered.items()
         )
         messages = render(
             "searcher",
@@ -317,5 +318,5 @@ def parent_context(parents: list[Node], style: Literal["chat", "base"], language
     lines = []
     for parent in parents:
         answer = strip_markers(parent.answer).strip() or (f"({parent.error})" if parent.error else "(-)")
-        lines.append(f"- {parent.question} {answer}")
+        lines.append(f"- {parent.question} {quoted(answer)}")
     return render("context", style=style, language=language, facts="\n".join(lines))[0].content

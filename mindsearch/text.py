@@ -23,6 +23,11 @@ STOPWORDS = frozenset(
 )
 
 
+def quoted(text: str) -> str:
+    """Text from a page or a model, made safe to put between the prompts' <<< and >>> data markers."""
+    return text.replace("<<<", "‹‹‹").replace(">>>", "›››")
+
+
 def detect_language(text: str) -> Literal["en", "zh"]:
     """Chinese when a fifth or more of the letters are CJK characters, else English."""
     cjk = len(_CJK.findall(text))

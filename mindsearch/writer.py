@@ -17,7 +17,7 @@ from .llm.base import ChatModel
 from .prompts import render
 from .searcher import NodeResult
 from .settings import Settings
-from .text import similarity
+from .text import quoted, similarity
 
 
 @dataclass
@@ -103,7 +103,7 @@ class Writer:
             for word in _words(draft.answers[0][1]):
                 yield word
             return
-        answers = "\n".join(f"- {node.question} {answer}" for node, answer in draft.answers)
+        answers = "\n".join(f"- {node.question} {quoted(answer)}" for node, answer in draft.answers)
         messages = render(
             "writer",
             style=self.style,

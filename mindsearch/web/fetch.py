@@ -12,15 +12,16 @@ import asyncio
 import ipaddress
 import re
 import socket
+import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 from charset_normalizer import from_bytes
+from yarl import URL
 
 TEXT_TYPES = ("text/html", "application/xhtml+xml", "text/plain")
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -98,9 +99,11 @@ def refusal(ip: IPAddress, allow: AllowList) -> str | None:
         return f"{ip} is unspecified"
     if isinstance(ip, ipaddress.IPv4Address) and ip in ipaddress.ip_network("100.64.0.0/10"):
         return f"{ip} is shared address space (CGNAT)"
+    if ip.is_reserved:
+        return f"{ip} is a reserved address"
     if ip.is_private:
         return f"{ip} is a private address"
-    if ip.is_reserved or not ip.is_global:
+    if not ip.is_global:
         return f"{ip} is a reserved address"
     return None
 
@@ -123,15 +126,15 @@ def literal_ip(host: str) -> IPAddress | None:
 def check_url(url: str, allow: AllowList) -> str:
     """Return the host after checking scheme and literal addresses; raise BlockedURL when refused."""
     try:
-        parts = urlsplit(url)
-    except ValueError as exc:
+        parts = URL(url)  # the parser aiohttp itself uses, so check and request read the URL alike
+    except (ValueError, TypeError) as exc:
         raise BlockedURL(f"malformed URL: {exc}") from exc
     if parts.scheme not in ("http", "https"):
         raise BlockedURL(f"scheme {parts.scheme or '(none)'!r} is not fetched, only http and https")
-    host = parts.hostname or ""
+    host = parts.raw_host or ""
     if not host:
         raise BlockedURL("URL has no host")
-    if parts.username or parts.password:
+    if parts.user is not None or parts.password is not None:
         raise BlockedURL("URLs with credentials are not fetched")
     if allow.allows_host(host):
         return host
@@ -198,6 +201,7 @@ class HttpFetcher(Fetcher):
         self._headers = {
             "User-Agent": user_agent,
             "Accept": "text/html,application/xhtml+xml,text/plain;q=0.9",
+            "Accept-Encoding": "gzip, deflate",
         }
         self._resolver = resolver
         self._session: aiohttp.ClientSession | None = None
@@ -211,7 +215,7 @@ class HttpFetcher(Fetcher):
                 ttl_dns_cache=60,
             )
             self._session = aiohttp.ClientSession(
-                connector=connector, timeout=self.timeout, headers=self._headers, auto_decompress=True
+                connector=connector, timeout=self.timeout, headers=self._headers, auto_decompress=False
             )
         return self._session
 
@@ -239,7 +243,7 @@ class HttpFetcher(Fetcher):
                     location = response.headers.get("Location")
                     if not location:
                         raise FetchError(f"HTTP {response.status} without a Location")
-                    current = urljoin(current, location)
+                    current = str(URL(current).join(URL(location)))
                     continue
                 if response.status >= 400:
                     raise FetchError(f"HTTP {response.status}")
@@ -254,11 +258,22 @@ class HttpFetcher(Fetcher):
         raise FetchError(f"more than {self.max_redirects} redirects")
 
     async def _read_capped(self, response: aiohttp.ClientResponse) -> tuple[bytes, bool]:
-        chunks, size = [], 0
+        """At most ``max_bytes`` of the body, counted after decompression, which is bounded too."""
+        encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+        if encoding not in ("identity", "", "gzip", "x-gzip", "deflate"):
+            raise FetchError(f"content encoding {encoding} is not supported")
+        inflater = zlib.decompressobj(zlib.MAX_WBITS | 32) if encoding not in ("identity", "") else None
+        chunks: list[bytes] = []
+        size = 0
         async for chunk in response.content.iter_chunked(65536):
+            if inflater is not None:
+                try:
+                    chunk = inflater.decompress(chunk, self.max_bytes - size + 1)
+                except zlib.error as exc:
+                    raise FetchError(f"the {encoding} body is corrupt: {exc}") from exc
             chunks.append(chunk)
             size += len(chunk)
-            if size >= self.max_bytes:
+            if size >= self.max_bytes or (inflater is not None and inflater.unconsumed_tail):
                 return b"".join(chunks)[: self.max_bytes], True
         return b"".join(chunks), False
 
