@@ -218,6 +218,19 @@ def _turns(history: History | None) -> list[tuple[str, str]]:
     return turns
 
 
+def trim_history(turns: list[tuple[str, str]], max_turns: int, max_chars: int) -> list[tuple[str, str]]:
+    """The most recent turns that fit both limits; a turn too long on its own is cut."""
+    kept: list[tuple[str, str]] = []
+    room = max_chars
+    for question, answer in reversed(turns[-max_turns:] if max_turns else []):
+        if room <= 0:
+            break
+        question, answer = question[:room], answer[: max(room - len(question), 0)]
+        room -= len(question) + len(answer)
+        kept.append((question, answer))
+    return list(reversed(kept))
+
+
 class _Run:
     def __init__(
         self,
@@ -231,7 +244,7 @@ class _Run:
         self.engine = engine
         self.settings = settings
         self.question = " ".join(question.split())
-        self.history = history
+        self.history = trim_history(history, settings.max_history_turns, settings.max_history_chars)
         self.emit = emit
         self.started = started
         self.results: dict[str, NodeResult] = {}

@@ -133,6 +133,9 @@ class Settings(BaseSettings):
     node_timeout: float = Field(180.0, gt=0, description="Seconds for one sub-question.")
     total_timeout: float = Field(600.0, gt=0, description="Seconds for the whole question.")
     max_question_chars: int = Field(2000, ge=10, description="Longest question accepted.")
+    max_history_chars: int = Field(
+        8000, ge=0, description="Conversation history given to the model; older turns are dropped first."
+    )
 
     # --- server (mindsearch serve) --------------------------------------------------------------
     api_key: str | None = Field(

@@ -276,3 +276,15 @@ async def test_chinese_question_uses_chinese_prompts(settings: Settings) -> None
 async def test_ask_returns_answer_and_references(settings: Settings) -> None:
     answer = await make(settings, ScriptedModel(script())).ask("Where was the director of Jaws born?")
     assert answer.ok and "[1]" in answer.text and str(answer).splitlines()[-1].startswith("[2]")
+
+
+def test_history_is_trimmed_to_the_most_recent_turns_that_fit() -> None:
+    from mindsearch.run import trim_history
+
+    turns = [(f"question {i}", "answer " * 20) for i in range(10)]
+    kept = trim_history(turns, max_turns=3, max_chars=10_000)
+    assert [q for q, _ in kept] == ["question 7", "question 8", "question 9"]
+    kept = trim_history(turns, max_turns=10, max_chars=300)
+    assert kept[-1][0] == "question 9" and sum(len(q) + len(a) for q, a in kept) <= 300
+    assert trim_history(turns, max_turns=0, max_chars=1000) == []
+    assert trim_history([("q" * 50, "a" * 50)], max_turns=5, max_chars=60) == [("q" * 50, "a" * 10)]
