@@ -137,8 +137,13 @@ class Searcher:
                 hits = await asyncio.wait_for(
                     engine.search(query, limit=self.settings.results_per_query), self.settings.search_timeout
                 )
-            except (SearchError, asyncio.TimeoutError) as exc:
-                message = str(exc) or f"{engine.name}: no answer within {self.settings.search_timeout:g} s"
+            except Exception as exc:  # SearchError, a timeout, or a bug in an engine: this engine is out
+                if isinstance(exc, asyncio.TimeoutError) or not str(exc):
+                    message = f"{engine.name}: no answer within {self.settings.search_timeout:g} s"
+                elif isinstance(exc, SearchError):
+                    message = str(exc)
+                else:
+                    message = f"{engine.name}: {type(exc).__name__}: {exc}"
                 message = message if len(message) <= 300 else message[:297] + "..."
                 if engine.name not in self.ctx.failed_engines:
                     self.ctx.failed_engines.add(engine.name)

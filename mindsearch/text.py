@@ -62,7 +62,7 @@ def similarity(a: str, b: str) -> float:
     """Jaccard similarity of content tokens; used to spot a plan that only echoes the question."""
     ta, tb = set(tokens(a)), set(tokens(b))
     if not ta or not tb:
-        return 1.0 if ta == tb else 0.0
+        return 1.0 if a.strip().lower() == b.strip().lower() else 0.0
     return len(ta & tb) / len(ta | tb)
 
 
