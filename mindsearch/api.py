@@ -61,14 +61,6 @@ class SearchRequest(BaseModel):
     stream: bool = Field(True, description="Server-sent events; false returns one JSON object at the end.")
 
 
-class SolveRequest(BaseModel):
-    """MindSearch's request body, so its clients keep working."""
-
-    model_config = ConfigDict(extra="allow")
-    inputs: str | list[dict[str, Any]]
-    session_id: int | str | None = None
-
-
 class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="allow")
     role: Literal["system", "user", "assistant", "tool", "developer"]
@@ -79,6 +71,14 @@ class ChatMessage(BaseModel):
         if isinstance(self.content, list):
             return " ".join(str(part.get("text", "")) for part in self.content if isinstance(part, dict))
         return self.content or ""
+
+
+class SolveRequest(BaseModel):
+    """MindSearch's request body, so its clients keep working."""
+
+    model_config = ConfigDict(extra="allow")
+    inputs: str | list[ChatMessage] = Field(description="The question, or chat messages ending with it.")
+    session_id: int | str | None = None
 
 
 class ChatRequest(BaseModel):
@@ -342,8 +342,7 @@ def create_app(settings: Settings | None = None, *, engine: MindSearch | None = 
         if isinstance(body.inputs, str):
             question = body.inputs
         else:
-            messages = [ChatMessage.model_validate(m) for m in body.inputs]
-            question, history = split_chat(messages)
+            question, history = split_chat(body.inputs)
         question = server.check_question(question)
         session = str(body.session_id) if body.session_id is not None else None
         if session and not history:

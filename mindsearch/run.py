@@ -131,6 +131,7 @@ class MindSearch:
             await self._model.aclose()
         if self._cache is not None:
             self._cache.close()
+            self._cache = None
 
     async def __aenter__(self) -> MindSearch:
         return self

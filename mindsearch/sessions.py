@@ -9,14 +9,22 @@ from pathlib import Path
 
 class SessionStore:
     def __init__(self, path: Path, max_turns: int) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
         self.max_turns = max_turns
-        self._db = sqlite3.connect(str(path), timeout=5, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS turns (session TEXT, turn INTEGER, question TEXT, answer TEXT, "
-            "created REAL, PRIMARY KEY (session, turn))"
-        )
+        self._conn: sqlite3.Connection | None = None
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        """The connection, opened on first use (and again after ``close``, as a restarted app needs)."""
+        if self._conn is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(str(self.path), timeout=5, isolation_level=None, check_same_thread=False)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute(
+                "CREATE TABLE IF NOT EXISTS turns (session TEXT, turn INTEGER, question TEXT, answer TEXT, "
+                "created REAL, PRIMARY KEY (session, turn))"
+            )
+        return self._conn
 
     def history(self, session: str) -> list[tuple[str, str]]:
         rows = self._db.execute(
@@ -40,4 +48,6 @@ class SessionStore:
         )
 
     def close(self) -> None:
-        self._db.close()
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
