@@ -206,10 +206,11 @@ class FakeOpenAIServer(_Server):
     """
 
     def __init__(
-        self, handler: ServerHandler, *, piece_delay: float = 0.0, model: str = "fake-model"
+        self, handler: ServerHandler, *, piece_delay: float = 0.0, model: str = "fake-model", record: bool = True
     ) -> None:
         super().__init__()
         self.handler = handler
+        self.record = record  # off for long benchmarks, where the record itself would grow
         self.piece_delay = piece_delay
         self.model = model
         self.requests: list[RecordedRequest] = []
@@ -222,7 +223,8 @@ class FakeOpenAIServer(_Server):
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         record = RecordedRequest(body, dict(request.headers), time.monotonic())
-        self.requests.append(record)
+        if self.record:
+            self.requests.append(record)
         try:
             reply = self.handler(body)
             if inspect.isawaitable(reply):

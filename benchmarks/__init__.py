@@ -1,0 +1,1 @@
+"""Benchmarks: one script per table in docs/benchmarks.md. Timed figures live there, never in tests."""
