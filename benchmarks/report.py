@@ -26,13 +26,18 @@ def machine() -> str:
         memory = f", {kib / 2**20:.0f} GiB memory"
     except (OSError, ValueError, IndexError):
         pass
-    return f"{os.cpu_count()} cores{memory}, {platform.system()} {platform.machine()}, Python {platform.python_version()}"
+    system = f"{platform.system()} {platform.machine()}, Python {platform.python_version()}"
+    return f"{os.cpu_count()} cores{memory}, {system}"
 
 
 def commit() -> str:
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True).stdout
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True
+        ).stdout
         return out.stdout.strip() + ("+changes" if dirty.strip() else "")
     except OSError:
         return "unknown"
@@ -43,10 +48,15 @@ def write_section(key: str, title: str, command: str, body: str, path: Path = DO
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     section = (
         f"<!-- {key}:start -->\n## {title}\n\n"
-        f"Measured {stamp} on {machine()}, commit {commit()}, with `{command}`.\n\n{body.strip()}\n<!-- {key}:end -->"
+        f"Measured {stamp} on {machine()}, commit {commit()}, with `{command}`.\n\n"
+        f"{body.strip()}\n<!-- {key}:end -->"
     )
     text = path.read_text() if path.exists() else HEADER
     pattern = re.compile(rf"<!-- {re.escape(key)}:start -->.*?<!-- {re.escape(key)}:end -->", re.DOTALL)
-    text = pattern.sub(lambda _m: section, text) if pattern.search(text) else text.rstrip() + "\n\n" + section + "\n"
+    text = (
+        pattern.sub(lambda _m: section, text)
+        if pattern.search(text)
+        else text.rstrip() + "\n\n" + section + "\n"
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)

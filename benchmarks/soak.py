@@ -29,7 +29,10 @@ from mindsearch.api import create_app
 from mindsearch.llm.openai import OpenAIModel
 from mindsearch.testing import AppServer, FakeOpenAIServer, MemoryEngine, doc_hit, kind_of_body, plan_json
 
-DOCS = [doc_hit(f"Topic {i}", f"Fact number {i}: the river Danube flows through {i % 10} capitals.") for i in range(50)]
+DOCS = [
+    doc_hit(f"Topic {i}", f"Fact number {i}: the river Danube flows through {i % 10} capitals.")
+    for i in range(50)
+]
 
 
 def rss_kib() -> int:
@@ -47,14 +50,18 @@ def open_fds() -> int:
 def simulated_reply(body: dict[str, Any]) -> Any:
     kind = kind_of_body(body)
     if kind == "plan":
-        return plan_json(("a", "Which capitals does the Danube flow through?", []),
-                         ("b", "How long is the Danube?", []),
-                         ("c", "Which capital on the Danube is largest?", ["a", "b"]))
+        return plan_json(
+            ("a", "Which capitals does the Danube flow through?", []),
+            ("b", "How long is the Danube?", []),
+            ("c", "Which capital on the Danube is largest?", ["a", "b"]),
+        )
     if kind == "queries":
         return '{"queries": ["danube capitals"]}'
     if "Standalone question" in json.dumps(body):
         return "How long is the river Danube?"
-    return [f"{word} " for word in "The Danube flows through several capitals, as fact number 3 says [1].".split()]
+    return [
+        f"{word} " for word in "The Danube flows through several capitals, as fact number 3 says [1].".split()
+    ]
 
 
 async def client(base: str, stop: float, counts: dict[str, int], seed: int) -> None:
@@ -76,8 +83,11 @@ async def client(base: str, stop: float, counts: dict[str, int], seed: int) -> N
                     async with http.post(f"{base}/v1/search", json=body) as r:
                         await r.read()
                 elif kind == "openai":
-                    body = {"model": "mindsearch", "stream": True,
-                            "messages": [{"role": "user", "content": "Danube capitals?"}]}
+                    body = {
+                        "model": "mindsearch",
+                        "stream": True,
+                        "messages": [{"role": "user", "content": "Danube capitals?"}],
+                    }
                     async with http.post(f"{base}/v1/chat/completions", json=body) as r:
                         await r.read()
                 else:
@@ -92,8 +102,14 @@ async def client(base: str, stop: float, counts: dict[str, int], seed: int) -> N
 async def soak(seconds: float, clients: int, sample_every: float) -> dict[str, Any]:
     data = Path(tempfile.mkdtemp(prefix="mindsearch-soak-"))
     async with FakeOpenAIServer(simulated_reply, piece_delay=0.01, record=False) as llm:
-        settings = Settings(llm="openai", base_url=f"{llm.url}/v1", model="sim", data_dir=data,
-                            max_concurrent_runs=clients * 2, cache_ttl=0)
+        settings = Settings(
+            llm="openai",
+            base_url=f"{llm.url}/v1",
+            model="sim",
+            data_dir=data,
+            max_concurrent_runs=clients * 2,
+            cache_ttl=0,
+        )
         engine = MindSearch(settings, model=OpenAIModel.from_settings(settings), engines=[MemoryEngine(DOCS)])
         async with AppServer(create_app(settings, engine=engine)) as api:
             # warm up at full load, then let it settle: pools and caches are filled in the baseline
@@ -109,37 +125,60 @@ async def soak(seconds: float, clients: int, sample_every: float) -> dict[str, A
             workers = [asyncio.create_task(client(api.url, stop, counts, seed)) for seed in range(clients)]
             while time.monotonic() < stop:
                 await asyncio.sleep(min(sample_every, max(stop - time.monotonic(), 0)))
-                samples.append({"t": round(time.monotonic() - start), "rss": rss_kib(), "fds": open_fds(),
-                                "tasks": len(asyncio.all_tasks()), "runs": len(engine.active_runs)})
+                samples.append(
+                    {
+                        "t": round(time.monotonic() - start),
+                        "rss": rss_kib(),
+                        "fds": open_fds(),
+                        "tasks": len(asyncio.all_tasks()),
+                        "runs": len(engine.active_runs),
+                    }
+                )
             await asyncio.gather(*workers)
             await asyncio.sleep(1.0)  # hung-up runs and keep-alive connections wind down
-            end = {"rss": rss_kib(), "fds": open_fds(), "tasks": len(asyncio.all_tasks()),
-                   "runs": len(engine.active_runs)}
-    return {"baseline": baseline, "samples": samples, "end": end, "counts": counts, "seconds": seconds,
-            "clients": clients}
+            end = {
+                "rss": rss_kib(),
+                "fds": open_fds(),
+                "tasks": len(asyncio.all_tasks()),
+                "runs": len(engine.active_runs),
+            }
+    return {
+        "baseline": baseline,
+        "samples": samples,
+        "end": end,
+        "counts": counts,
+        "seconds": seconds,
+        "clients": clients,
+    }
 
 
 def render(result: dict[str, Any]) -> str:
     base, end, samples = result["baseline"], result["end"], result["samples"]
     growth = 100 * (end["rss"] - base["rss"]) / base["rss"]
     total = sum(v for k, v in result["counts"].items() if k != "client errors")
-    rows = ["| seconds | RSS (MiB) | open descriptors | asyncio tasks | runs in flight |", "| --- | --- | --- | --- | --- |"]
+    rows = [
+        "| seconds | RSS (MiB) | open descriptors | asyncio tasks | runs in flight |",
+        "| --- | --- | --- | --- | --- |",
+    ]
     step = max(1, len(samples) // 12)
     for sample in samples[::step]:
-        rows.append(f"| {sample['t']} | {sample['rss'] / 1024:.1f} | {sample['fds']} | {sample['tasks']} | {sample['runs']} |")
+        rows.append(
+            f"| {sample['t']} | {sample['rss'] / 1024:.1f} | {sample['fds']} | {sample['tasks']} "
+            f"| {sample['runs']} |"
+        )
     verdict_rss = "met" if growth < 10 else "MISSED"
     back = end["fds"] <= base["fds"] and end["tasks"] <= base["tasks"] and end["runs"] == 0
-    return f"""{result['clients']} clients for {result['seconds']:.0f} s; {total} sessions
-({', '.join(f'{k}: {v}' for k, v in sorted(result['counts'].items()))}).
+    return f"""{result["clients"]} clients for {result["seconds"]:.0f} s; {total} sessions
+({", ".join(f"{k}: {v}" for k, v in sorted(result["counts"].items()))}).
 
 {chr(10).join(rows)}
 
 | | baseline (before load) | end (load stopped) |
 | --- | --- | --- |
-| RSS (MiB) | {base['rss'] / 1024:.1f} | {end['rss'] / 1024:.1f} |
-| open descriptors | {base['fds']} | {end['fds']} |
-| asyncio tasks | {base['tasks']} | {end['tasks']} |
-| runs in flight | - | {end['runs']} |
+| RSS (MiB) | {base["rss"] / 1024:.1f} | {end["rss"] / 1024:.1f} |
+| open descriptors | {base["fds"]} | {end["fds"]} |
+| asyncio tasks | {base["tasks"]} | {end["tasks"]} |
+| runs in flight | - | {end["runs"]} |
 
 The baseline is taken after a warm-up at the same load (a tenth of the run, at most 10 s) and a
 second of quiet, so connection pools and caches are in it. RSS growth over the run: {growth:+.1f}%.
@@ -157,8 +196,13 @@ def main() -> None:
     args = parser.parse_args()
     result = asyncio.run(soak(args.seconds, args.clients, args.sample_every))
     command = f"python -m benchmarks.soak --seconds {args.seconds:g} --clients {args.clients}"
-    write_section("soak", "Soak: memory, descriptors and tasks under mixed sessions", command, render(result),
-                  args.output)
+    write_section(
+        "soak",
+        "Soak: memory, descriptors and tasks under mixed sessions",
+        command,
+        render(result),
+        args.output,
+    )
     print(render(result))
 
 

@@ -137,7 +137,9 @@ class CitationStream:
 
     def _plain(self, char: str, out: list[str]) -> None:
         if self._punct:
-            if char.isspace() or char == "\n":
+            if (char.isspace() or char == "\n") and not (
+                self._punct == "." and _abbreviation(self._sentence)
+            ):
                 self._end_sentence(out, trailing=char)
                 return
             if char in _TERMINAL:
@@ -208,6 +210,38 @@ class CitationStream:
         self.dropped.append(dropped)
         if self.on_drop is not None:
             self.on_drop(dropped)
+
+
+_ABBREVIATIONS = {
+    "mr",
+    "mrs",
+    "ms",
+    "dr",
+    "prof",
+    "st",
+    "jr",
+    "sr",
+    "vs",
+    "etc",
+    "e.g",
+    "i.e",
+    "no",
+    "fig",
+    "inc",
+}
+
+
+def _abbreviation(sentence: str) -> bool:
+    """Whether the sentence so far ends in an initial ("Thomas V") or an abbreviation ("Dr")."""
+    words = sentence.rstrip().split()
+    if not words:
+        return False
+    last = words[-1].strip("(\"'")
+    return (
+        (len(last) == 1 and last.isupper())
+        or last.lower() in _ABBREVIATIONS
+        or bool(re.fullmatch(r"([A-Z]\.)+[A-Z]", last))
+    )
 
 
 def renumber(text: str, mapping: dict[int, int]) -> str:

@@ -102,6 +102,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port (default 8002)")
     serve.add_argument("--cors-origins", help="browser origins allowed to call the API, comma-separated")
     _add_settings_flags(serve)
+    evaluate = sub.add_parser("eval", help="answer a QA dataset offline and score the answers")
+    evaluate.add_argument("dataset", type=Path, help="HotpotQA or MuSiQue JSON, or JSONL {question, answer}")
+    evaluate.add_argument("--limit", type=int, help="only the first N questions")
+    evaluate.add_argument("--corpus", type=Path, nargs="*", help="documents to search (for JSONL datasets)")
+    evaluate.add_argument("--oracle-plan", action="store_true", help="use the gold decomposition (MuSiQue)")
+    evaluate.add_argument("--output", type=Path, help="results JSONL (default eval/<dataset>[-oracle].jsonl)")
+    evaluate.add_argument("--concurrency", type=int, default=1, help="questions answered at once")
+    _add_settings_flags(evaluate)
     mcp = sub.add_parser("mcp", help="run an MCP server over stdio with a `search` tool")
     _add_settings_flags(mcp)
     return parser
@@ -118,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
         settings = settings_from(args)
         if args.command == "serve":
             return serve_command(settings)
+        if args.command == "eval":
+            return asyncio.run(eval_command(args, settings))
         if args.command == "mcp":
             from .integrations.mcp import serve_stdio
 
@@ -132,6 +142,55 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(ask_command(args.question, settings, as_json=args.json))
     except KeyboardInterrupt:
         return 130
+
+
+async def eval_command(args: argparse.Namespace, settings: Settings) -> int:
+    from rich.progress import Progress
+
+    from . import evaluation as evl
+    from .run import MindSearch
+
+    console = Console(stderr=True)
+    try:
+        dataset = evl.load_dataset(args.dataset, args.corpus)
+    except (ValueError, KeyError, OSError) as exc:
+        console.print(f"[red]mindsearch eval: {escape(str(exc))}")
+        return 2
+    if args.oracle_plan and not any(item.plan for item in dataset.items):
+        console.print(
+            "[red]mindsearch eval: --oracle-plan needs a dataset with a gold decomposition (MuSiQue)"
+        )
+        return 2
+    items = dataset.items[: args.limit] if args.limit else dataset.items
+    suffix = "-oracle" if args.oracle_plan else ""
+    output = args.output or Path("eval") / f"{args.dataset.stem}{suffix}.jsonl"
+    finished = evl.done_ids(output)
+    todo = [item for item in items if item.id not in finished]
+    console.print(
+        f"{len(items)} questions from {args.dataset} ({dataset.kind}, {len(dataset.documents)} paragraphs); "
+        f"{len(items) - len(todo)} already in {output}"
+    )
+    index_dir = settings.data_dir / "eval-index" / f"{args.dataset.stem}-{len(dataset.documents)}"
+    engine = MindSearch(settings, engines=[evl.local_engine_for(dataset, index_dir)])
+    try:
+        with Progress(console=console) as progress:
+            task = progress.add_task("answering", total=len(items), completed=len(items) - len(todo))
+            await evl.run_eval(
+                engine,
+                todo,
+                output,
+                oracle=args.oracle_plan,
+                concurrency=args.concurrency,
+                progress=lambda: progress.advance(task),
+            )
+    finally:
+        await engine.aclose()
+    summary = evl.summarize(output, {item.id for item in items})
+    title = f"{args.dataset.name}{' with the gold plan' if args.oracle_plan else ''}, {engine.model.name}"
+    markdown = evl.summary_markdown(summary, title)
+    output.with_suffix(".md").write_text(markdown)
+    print(markdown)
+    return 0
 
 
 def serve_command(settings: Settings) -> int:

@@ -94,6 +94,14 @@ class PageRead(_Event):
     error: str | None = None
 
 
+class Sources(_Event):
+    """The sources whose passages are shown to the model for a sub-question, numbered as it sees them."""
+
+    type: Literal["sources"] = "sources"
+    node_id: str
+    references: list[Reference]
+
+
 class NodeAnswerDelta(_Event):
     type: Literal["node_answer_delta"] = "node_answer_delta"
     node_id: str
@@ -156,6 +164,7 @@ Event = Annotated[
     | Queries
     | SearchResults
     | PageRead
+    | Sources
     | NodeAnswerDelta
     | NodeDone
     | AnswerDelta

@@ -19,9 +19,9 @@ from pydantic import ValidationError
 
 from . import events as ev
 from .citations import Dropped, reference_list, strip_markers
-from .graph import Node, NodeState, PlanAction, QuestionGraph, SubQuestion
+from .graph import Node, NodeState, PlanAction, PlanError, QuestionGraph, SubQuestion
 from .llm.base import ChatModel, LLMError
-from .planner import Planner
+from .planner import Planner, PlanOutcome
 from .plugins import ENGINES, make_model
 from .prompts import render
 from .search.base import SearchEngine
@@ -141,15 +141,22 @@ class MindSearch:
 
     # -- public API ----------------------------------------------------------------------------------
     async def stream(
-        self, question: str, history: History | None = None, *, options: dict[str, Any] | None = None
+        self,
+        question: str,
+        history: History | None = None,
+        *,
+        options: dict[str, Any] | None = None,
+        plan: list[SubQuestion] | None = None,
     ) -> AsyncIterator[ev.Event]:
         """Events of one run, ending with ``done``. Close or cancel the iterator to stop the run.
 
         ``options`` changes settings for this run only (``{"engines": ["local"], "max_nodes": 4}``);
-        invalid options end the run with a fatal ``error`` event that says why.
+        invalid options end the run with a fatal ``error`` event that says why. ``plan`` skips the
+        planner with a fixed graph (evaluation with a gold decomposition); ``#k`` in a sub-question
+        stands for the answer of ``qk``.
         """
         queue: asyncio.Queue[Any] = asyncio.Queue()
-        task = asyncio.create_task(self._guarded_run(question, history, options, queue.put_nowait))
+        task = asyncio.create_task(self._guarded_run(question, history, options, plan, queue.put_nowait))
         self.active_runs.add(task)
         task.add_done_callback(self.active_runs.discard)
         try:
@@ -166,11 +173,16 @@ class MindSearch:
                     await task
 
     async def ask(
-        self, question: str, history: History | None = None, *, options: dict[str, Any] | None = None
+        self,
+        question: str,
+        history: History | None = None,
+        *,
+        options: dict[str, Any] | None = None,
+        plan: list[SubQuestion] | None = None,
     ) -> Answer:
         """Run to the end and return the answer with its references (and every event, for inspection)."""
         seen: list[ev.Event] = []
-        async for event in self.stream(question, history, options=options):
+        async for event in self.stream(question, history, options=options, plan=plan):
             seen.append(event)
             if isinstance(event, ev.Done):
                 return Answer(event.answer, event.references, seen, event.ok)
@@ -178,7 +190,12 @@ class MindSearch:
 
     # -- one run -------------------------------------------------------------------------------------
     async def _guarded_run(
-        self, question: str, history: History | None, options: dict[str, Any] | None, emit: Any
+        self,
+        question: str,
+        history: History | None,
+        options: dict[str, Any] | None,
+        plan: list[SubQuestion] | None,
+        emit: Any,
     ) -> None:
         started = time.monotonic()
         try:
@@ -189,7 +206,9 @@ class MindSearch:
                 emit(ev.Error(stage="settings", message=f"invalid options: {message}", fatal=True))
                 emit(ev.Done(answer="", references=[], nodes=[], seconds=0.0, ok=False))
                 return
-            await _Run(self, settings, question, _turns(history), emit, started).run()
+            run = _Run(self, settings, question, _turns(history), emit, started)
+            run.fixed_plan = plan
+            await run.run()
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a bug or a part that could not start: said once, never a traceback
@@ -250,6 +269,7 @@ class _Run:
         self.started = started
         self.results: dict[str, NodeResult] = {}
         self.graph = QuestionGraph(self.settings.max_nodes)
+        self.fixed_plan: list[SubQuestion] | None = None
 
     async def run(self) -> None:
         s = self.settings
@@ -346,6 +366,14 @@ class _Run:
         rounds = 0
         finished_at_round = -1
         planning_done = False
+        if self.fixed_plan is not None:  # a given plan: no planner rounds at all
+            try:
+                self.graph.check(self.fixed_plan)
+            except PlanError as exc:
+                self.emit(ev.Error(stage="plan", message=f"the given plan is invalid: {exc}", fatal=True))
+                return
+            planning_done = self._apply_plan(PlanOutcome(PlanAction(add=self.fixed_plan, finish=True)), 1)
+            rounds = 1
         try:
             while True:
                 finished_count = sum(1 for node in self.graph.nodes if node.finished)

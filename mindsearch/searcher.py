@@ -7,6 +7,7 @@ read falls back to its search snippet, and the node answers from whatever remain
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -20,7 +21,7 @@ from .llm.base import ChatModel, LLMError, extract_json
 from .prompts import render
 from .search.base import SearchEngine, SearchError, SearchHit
 from .settings import Settings
-from .text import BM25, chunk, quoted, similarity
+from .text import BM25, chunk, quoted, similarity, split_sentences
 from .web.cache import Cache
 from .web.extract import Extractor
 from .web.fetch import BlockedURL, Fetcher, FetchError
@@ -72,12 +73,19 @@ class Searcher:
         self.settings = ctx.settings
 
     async def run(self, node: Node, parents: list[Node]) -> NodeResult:
+        node.question = resolve_references(node.question, parents)
         context = parent_context(parents, self.ctx.style, self.ctx.language)
         queries = await self.write_queries(node, context)
         self.ctx.emit(ev.Queries(node_id=node.id, queries=queries))
         hits = await self.search_all(node, queries)
         documents = await self.read(node, hits)
         sources = self.select_passages(node, queries, documents)
+        self.ctx.emit(
+            ev.Sources(
+                node_id=node.id,
+                references=[ev.Reference(n=i + 1, title=s.title, url=s.url) for i, s in enumerate(sources)],
+            )
+        )
         return await self.answer(node, context, sources)
 
     # -- queries -----------------------------------------------------------------------------------
@@ -314,6 +322,21 @@ class Searcher:
 
 class NodeFailed(RuntimeError):
     """The node could not produce an answer; the message says why."""
+
+
+def resolve_references(question: str, parents: list[Node]) -> str:
+    """Replace ``#k`` (MuSiQue-style decompositions: the answer of sub-question ``qk``) with that answer."""
+    answers = {p.id: first_sentence(strip_markers(p.answer)) for p in parents if p.answer}
+
+    def replace(match: re.Match[str]) -> str:
+        return answers.get(f"q{match.group(1)}", match.group(0))
+
+    return re.sub(r"#(\d+)", replace, question)
+
+
+def first_sentence(text: str) -> str:
+    sentences = split_sentences(text)
+    return sentences[0].rstrip(".") if sentences else text
 
 
 def parent_context(parents: list[Node], style: Literal["chat", "base"], language: Literal["en", "zh"]) -> str:

@@ -18,7 +18,9 @@ class SessionStore:
         """The connection, opened on first use (and again after ``close``, as a restarted app needs)."""
         if self._conn is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(str(self.path), timeout=5, isolation_level=None, check_same_thread=False)
+            self._conn = sqlite3.connect(
+                str(self.path), timeout=5, isolation_level=None, check_same_thread=False
+            )
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute(
                 "CREATE TABLE IF NOT EXISTS turns (session TEXT, turn INTEGER, question TEXT, answer TEXT, "

@@ -206,7 +206,12 @@ class FakeOpenAIServer(_Server):
     """
 
     def __init__(
-        self, handler: ServerHandler, *, piece_delay: float = 0.0, model: str = "fake-model", record: bool = True
+        self,
+        handler: ServerHandler,
+        *,
+        piece_delay: float = 0.0,
+        model: str = "fake-model",
+        record: bool = True,
     ) -> None:
         super().__init__()
         self.handler = handler

@@ -165,7 +165,7 @@ def extract_json(text: str) -> Any:
         if not candidate:
             continue
         try:
-            return json.loads(candidate)
+            return json.loads(candidate, strict=False)  # small models put raw newlines in strings
         except json.JSONDecodeError as exc:
             last_error = exc
     raise ValueError(f"the reply is not JSON ({last_error}): {text[:200]!r}")

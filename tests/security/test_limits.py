@@ -19,7 +19,11 @@ class CountingFetcher(Fetcher):
 
     async def fetch(self, url: str) -> FetchedPage:
         self.urls.append(url)
-        html = "<html><body><article><p>" + "Mozilla was founded in 1998 by Netscape. " * 20 + "</p></article></body></html>"
+        html = (
+            "<html><body><article><p>"
+            + "Mozilla was founded in 1998 by Netscape. " * 20
+            + "</p></article></body></html>"
+        )
         return FetchedPage(url, url, 200, "text/html", html)
 
 
@@ -36,8 +40,9 @@ async def test_pages_per_node_and_per_question_cap_what_is_fetched(tmp_path: Pat
 
     fetcher = CountingFetcher()
     settings = Settings(data_dir=tmp_path, pages_per_node=3, pages_per_question=7, cache_ttl=0)
-    engine = MindSearch(settings, model=ScriptedModel(reply), engines=[MemoryEngine(hits, is_web=True)],
-                        fetcher=fetcher)
+    engine = MindSearch(
+        settings, model=ScriptedModel(reply), engines=[MemoryEngine(hits, is_web=True)], fetcher=fetcher
+    )
     events = [e async for e in engine.stream("Tell me four facts about Mozilla")]
     per_node: dict[str, int] = {}
     for event in events:

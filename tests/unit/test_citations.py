@@ -104,3 +104,11 @@ def test_sources_shared_across_nodes_get_one_number_in_order_of_first_use() -> N
 def test_renumber_and_strip() -> None:
     assert renumber("a [1][2] b [3]", {1: 5, 3: 1}) == "a [5] b [1]"
     assert strip_markers("a [1] b [2, 3].") == "a b."
+
+
+def test_initials_and_abbreviations_do_not_end_a_sentence() -> None:
+    source = Source(
+        "r", "Reber", "u", ["Thomas V. Reber was a psychologist; Dr. Smith met him in the U.S. in 1990."]
+    )
+    out, _ = run(["Thomas V. Reber was a psychologist. Dr. Smith met him in 1990."], {1: source})
+    assert out == "Thomas V. Reber was a psychologist [1]. Dr. Smith met him in 1990 [1]."
