@@ -210,11 +210,13 @@ class FakeOpenAIServer(_Server):
         handler: ServerHandler,
         *,
         piece_delay: float = 0.0,
+        first_delay: float = 0.0,
         model: str = "fake-model",
         record: bool = True,
     ) -> None:
         super().__init__()
         self.handler = handler
+        self.first_delay = first_delay  # a simulated time to first token
         self.record = record  # off for long benchmarks, where the record itself would grow
         self.piece_delay = piece_delay
         self.model = model
@@ -256,9 +258,13 @@ class FakeOpenAIServer(_Server):
                 )
             response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
             await response.prepare(request)
-            for piece in pieces:
-                if self.piece_delay:
-                    await asyncio.sleep(self.piece_delay)
+            loop = asyncio.get_running_loop()
+            start = loop.time()
+            for index, piece in enumerate(pieces):
+                # each piece at its own deadline, so sleep overshoots do not add up over a reply
+                due = start + self.first_delay + (index + 1) * self.piece_delay
+                if due > loop.time():
+                    await asyncio.sleep(due - loop.time())
                 if piece is CUT:  # the connection drops mid-stream
                     assert request.transport is not None
                     request.transport.close()

@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 import os
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -91,6 +92,8 @@ class LlamaCppModel(ChatModel):
             )
         self._lock = asyncio.Lock()
         self._grammars: dict[str, Any] = {}
+        # what the benchmarks read: tokens and seconds of prompt processing and of generation
+        self.stats = {"calls": 0, "prompt_tokens": 0, "prompt_seconds": 0.0, "tokens": 0, "seconds": 0.0}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LlamaCppModel:
@@ -136,11 +139,24 @@ class LlamaCppModel(ChatModel):
         )
 
     def _pieces(self, request: ModelRequest) -> Iterator[str]:
+        prompt = completion_prompt(request.messages)
+        started = time.perf_counter()
+        first = 0.0
+        generated = 0
         for chunk in self._generate(request):
+            if not first:
+                first = time.perf_counter()
+            generated += 1
             choice = chunk["choices"][0]
             text = choice.get("text") if "text" in choice else (choice.get("delta") or {}).get("content")
             if text:
                 yield text
+        ended = time.perf_counter()
+        self.stats["calls"] += 1
+        self.stats["prompt_tokens"] += len(self._llama.tokenize(prompt.encode("utf-8"), add_bos=True))
+        self.stats["prompt_seconds"] += (first or ended) - started
+        self.stats["tokens"] += max(generated - 1, 0)  # the first token's time is in the prompt time
+        self.stats["seconds"] += ended - (first or ended)
 
     async def _stream(self, request: ModelRequest) -> AsyncIterator[str]:
         async with self._lock:  # one llama.cpp context: one generation at a time
