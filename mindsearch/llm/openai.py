@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import time
 from collections.abc import AsyncIterator
 from typing import Any, Literal
 
@@ -20,6 +21,7 @@ import aiohttp
 from ..settings import Settings
 from .base import ChatModel, LLMError, ModelRequest, completion_prompt
 
+READY_FOR = 30.0  # seconds a successful readiness check is trusted
 RETRY_STATUSES = {408, 409, 429, 500, 502, 503, 504}
 # Ways to ask for JSON, tried in order until the server takes one (learned once per model object).
 CHAT_FORMATS = ("json_schema", "json_object", "none")
@@ -51,6 +53,7 @@ class OpenAIModel(ChatModel):
         self.name = f"openai:{model or '?'}@{self.base_url}"
         self.style = style
         self.formats = CHAT_FORMATS if style == "chat" else COMPLETION_FORMATS
+        self._ready_at = -READY_FOR
         self._format_index = 0  # which response_format this server accepts, learned on first refusal
         self._session: aiohttp.ClientSession | None = None
         self._model_lock = asyncio.Lock()
@@ -102,15 +105,22 @@ class OpenAIModel(ChatModel):
             return self.model
 
     async def ready(self) -> None:
-        """Fail fast, once, with a clear message when the server is down (not once per step)."""
+        """Fail fast, once, with a clear message when the server is down (not once per step).
+
+        A server that answered in the last ``READY_FOR`` seconds is not asked again, so a busy API
+        does not send one extra request per run.
+        """
+        if time.monotonic() - self._ready_at < READY_FOR:
+            return
         if not self.model:
             await self.model_name()
-            return
-        try:
-            async with self.session().get(f"{self.base_url}/models", headers=self._headers()) as response:
-                await response.read()  # any answer, even 404, means the server is there
-        except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
-            raise LLMError(_unreachable(self.base_url, exc)) from exc
+        else:
+            try:
+                async with self.session().get(f"{self.base_url}/models", headers=self._headers()) as response:
+                    await response.read()  # any answer, even 404, means the server is there
+            except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+                raise LLMError(_unreachable(self.base_url, exc)) from exc
+        self._ready_at = time.monotonic()
 
     def _body(self, request: ModelRequest, model: str, format_kind: str) -> dict[str, Any]:
         body: dict[str, Any] = {
