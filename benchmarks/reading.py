@@ -102,18 +102,9 @@ async def throughput(pages: dict[str, list[tuple[str, str, str]]], latency: floa
         await asyncio.sleep(latency)
         return web.Response(text=bodies[request.path], content_type="text/html")
 
-    defaults = Settings()
     extractor = TrafilaturaExtractor()
     async with StaticSite(routes={path: serve for path in bodies}) as site:
-        fetcher = HttpFetcher(
-            allow_hosts=["127.0.0.1"],
-            concurrency=defaults.fetch_concurrency,
-            per_host=defaults.fetch_per_host,
-            connect_timeout=defaults.connect_timeout,
-            read_timeout=defaults.read_timeout,
-            total_timeout=defaults.page_timeout,
-            max_bytes=defaults.max_page_bytes,
-        )
+        fetcher = HttpFetcher.from_settings(Settings(allow_hosts=["127.0.0.1"]))  # defaults otherwise
 
         async def read(path: str) -> bool:
             page = await fetcher.fetch(site.url + path)

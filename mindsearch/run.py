@@ -96,18 +96,7 @@ class MindSearch:
     @property
     def fetcher(self) -> Fetcher:
         if self._fetcher is None:
-            s = self.settings
-            self._fetcher = HttpFetcher(
-                allow_hosts=s.allow_hosts,
-                concurrency=s.fetch_concurrency,
-                per_host=s.fetch_per_host,
-                connect_timeout=s.connect_timeout,
-                read_timeout=s.read_timeout,
-                total_timeout=s.page_timeout,
-                max_bytes=s.max_page_bytes,
-                max_redirects=s.max_redirects,
-                user_agent=s.user_agent,
-            )
+            self._fetcher = HttpFetcher.from_settings(self.settings)
         return self._fetcher
 
     @property

@@ -23,6 +23,8 @@ from aiohttp.resolver import DefaultResolver
 from charset_normalizer import from_bytes
 from yarl import URL
 
+from ..settings import Settings
+
 TEXT_TYPES = ("text/html", "application/xhtml+xml", "text/plain")
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -205,6 +207,20 @@ class HttpFetcher(Fetcher):
         }
         self._resolver = resolver
         self._session: aiohttp.ClientSession | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> HttpFetcher:
+        return cls(
+            allow_hosts=settings.allow_hosts,
+            concurrency=settings.fetch_concurrency,
+            per_host=settings.fetch_per_host,
+            connect_timeout=settings.connect_timeout,
+            read_timeout=settings.read_timeout,
+            total_timeout=settings.page_timeout,
+            max_bytes=settings.max_page_bytes,
+            max_redirects=settings.max_redirects,
+            user_agent=settings.user_agent,
+        )
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
