@@ -296,11 +296,8 @@ class Searcher:
                 ev.CitationDropped(node_id=node.id, marker=d.marker, reason=d.reason)
             ),  # type: ignore[arg-type]
         )
-        stop = (
-            ["\n\n", "\nQuestion:", "\nPassages:", "\n问题：", "\n段落："]
-            if self.ctx.style == "base"
-            else None
-        )
+        # a base model's few-shot answer is one line; what follows is the model inventing the next example
+        stop = ["\n"] if self.ctx.style == "base" else None
         async for piece in self.ctx.model.stream(messages, stop=stop, max_tokens=self.settings.max_tokens):
             text = stream.feed(piece)
             if text:

@@ -112,7 +112,7 @@ class Writer:
             answers=answers,
             history=history,
         )
-        stop = ["\n\n", "\nQuestion:", "\nFacts:", "\n问题：", "\n事实："] if self.style == "base" else None
+        stop = ["\n"] if self.style == "base" else None  # the few-shot answer is one line
         async for piece in self.model.stream(messages, stop=stop, max_tokens=self.settings.max_tokens):
             yield piece
 
