@@ -138,6 +138,9 @@ def main(argv: list[str] | None = None) -> int:
             where = ".".join(str(p) for p in error["loc"]) or "settings"
             print(f"mindsearch: invalid setting {where}: {error['msg']}", file=sys.stderr)
         return 2
+    except ImportError as exc:  # an optional extra is missing; the message says which
+        print(f"mindsearch: {exc}", file=sys.stderr)
+        return 2
     try:
         return asyncio.run(ask_command(args.question, settings, as_json=args.json))
     except KeyboardInterrupt:

@@ -129,3 +129,21 @@ def test_bad_settings_exit_2_with_the_reason(capsys: pytest.CaptureFixture[str])
 
 def test_documented_schema_is_the_one_the_code_emits() -> None:
     assert json.loads((ROOT / "docs" / "events.schema.json").read_text()) == event_json_schema()
+
+
+def test_missing_optional_extra_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sys as system
+
+    monkeypatch.setitem(system.modules, "mcp", None)
+    monkeypatch.setitem(system.modules, "mcp.server", None)
+    monkeypatch.setitem(system.modules, "mcp.server.mcpserver", None)
+    monkeypatch.setitem(system.modules, "mcp.server.fastmcp", None)
+    assert main(["mcp"]) == 2
+    assert "pip install 'mindsearch[mcp]'" in capsys.readouterr().err
+
+
+def test_eval_with_a_missing_dataset_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["eval", str(tmp_path / "nope.json"), "--data-dir", str(tmp_path)]) == 2
+    assert "no such file" in capsys.readouterr().err
