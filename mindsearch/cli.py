@@ -157,11 +157,12 @@ async def eval_command(args: argparse.Namespace, settings: Settings) -> int:
     try:
         dataset = evl.load_dataset(args.dataset, args.corpus)
     except (ValueError, KeyError, OSError) as exc:
-        console.print(f"[red]mindsearch eval: {escape(str(exc))}")
+        print(f"mindsearch eval: {exc}", file=sys.stderr)
         return 2
     if args.oracle_plan and not any(item.plan for item in dataset.items):
-        console.print(
-            "[red]mindsearch eval: --oracle-plan needs a dataset with a gold decomposition (MuSiQue)"
+        print(
+            "mindsearch eval: --oracle-plan needs a dataset with a gold decomposition (MuSiQue)",
+            file=sys.stderr,
         )
         return 2
     items = dataset.items[: args.limit] if args.limit else dataset.items
