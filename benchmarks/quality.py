@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from benchmarks.report import DOC, ROOT, write_section
-from mindsearch.evaluation import summarize
+from mindsearch.evaluation import load_dataset, summarize
 
 DATA = ROOT.parent / "shared" / "eval" / "hipporag_v1"
 RUNS = [
@@ -67,7 +67,8 @@ def main() -> None:
         path = results_file(work, dataset, flags)
         if not path.exists():
             continue
-        s = summarize(path)
+        ids = {item.id for item in load_dataset(DATA / dataset).items[: args.limit]}
+        s = summarize(path, ids)
         rows.append(
             f"| {title} | {s['questions']} | {s['answered']} | {fmt(s['em'])} | {fmt(s['f1'])} | "
             f"{fmt(s['gold_recall'])} | {fmt(s['citation_precision'])} | {fmt(s['nodes'], 2)} | "
