@@ -104,7 +104,7 @@ async def test_duckduckgo_uses_ddgs_and_wraps_its_errors(monkeypatch: pytest.Mon
         def text(self, query: str, max_results: int, backend: str) -> list[dict[str, str]]:
             calls.append((query, max_results))
             if query == "fail":
-                raise RuntimeError("https://duckduckgo.com RuntimeError: network unreachable")
+                raise RuntimeError("network unreachable")
             return [{"href": "https://g.example", "title": "G", "body": "body"}]
 
     monkeypatch.setitem(sys.modules, "ddgs", types.SimpleNamespace(DDGS=FakeDDGS))
