@@ -178,10 +178,13 @@ class Server:
     async def events(
         self, question: str, history: list[tuple[str, str]], options: dict[str, Any], session: str | None
     ) -> AsyncIterator[ev.Event]:
-        """The engine's events; the finished turn is stored in the session."""
+        """The engine's events; the finished turn is stored in the session, as the standalone question."""
+        standalone = question
         async for event in self.engine.stream(question, history, options=options):
+            if isinstance(event, ev.RunStarted):
+                standalone = event.question
             if isinstance(event, ev.Done) and session and event.ok:
-                self.sessions.append(session, question, event.answer)
+                self.sessions.append(session, standalone, event.answer)
             yield event
 
 
