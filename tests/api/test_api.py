@@ -170,6 +170,10 @@ async def test_follow_up_is_rewritten_with_the_session_history(tmp_path: Path, l
     assert "Question: Where was Steven Spielberg born?" in plans[-1].prompt
     assert result["question"] == "Where was Steven Spielberg born?"
     assert result["answer"] == "Steven Spielberg was born in Cincinnati, Ohio [1]."
+    stored = api.server.config.app.state.server.sessions.history("s1")  # type: ignore[union-attr]
+    assert [q for q, _ in stored] == [QUESTION, "Where was Steven Spielberg born?"], (
+        "turns kept as standalone"
+    )
 
 
 async def test_api_key_guards_every_route_but_health(tmp_path: Path, llm: FakeOpenAIServer) -> None:
