@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import socket
 import statistics
 import sys
@@ -26,6 +25,7 @@ from typing import Any
 import aiohttp
 
 from benchmarks.report import DOC, ROOT, write_section
+from mindsearch.testing import clean_env
 
 
 def free_port() -> int:
@@ -147,7 +147,7 @@ async def measure(sessions: int, ttft: float, tps: float) -> dict[str, Any]:
         str(tps),
         stdout=asyncio.subprocess.PIPE,
         cwd=str(ROOT),
-        env={k: v for k, v in os.environ.items() if not k.startswith("MINDSEARCH_")},
+        env=clean_env(),
     )
     assert child.stdout is not None
     await asyncio.wait_for(child.stdout.readline(), 60)

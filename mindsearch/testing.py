@@ -14,6 +14,7 @@ import asyncio
 import gzip
 import inspect
 import json
+import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -224,6 +225,10 @@ class FakeOpenAIServer(_Server):
         self.app.router.add_post("/v1/chat/completions", self._chat)
         self.app.router.add_get("/v1/models", self._models)
 
+    def cli_flags(self) -> list[str]:
+        """The command-line flags that point mindsearch at this server."""
+        return ["--llm", "openai", "--base-url", f"{self.url}/v1", "--model", self.model]
+
     async def _models(self, request: web.Request) -> web.Response:
         return web.json_response({"object": "list", "data": [{"id": self.model, "object": "model"}]})
 
@@ -345,6 +350,11 @@ class AppServer:
             await self._task
 
 
+def clean_env() -> dict[str, str]:
+    """This process's environment without MINDSEARCH_* variables, for a child that must use defaults."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("MINDSEARCH_")}
+
+
 @contextmanager
 def block_real_models() -> Iterator[None]:
     """Make every real backend raise when built, so a test that forgot a fake fails loudly.
@@ -393,6 +403,7 @@ __all__ = [
     "SearchError",
     "StaticSite",
     "block_real_models",
+    "clean_env",
     "doc_hit",
     "kind_of",
     "kind_of_body",

@@ -19,7 +19,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from mindsearch.testing import FakeOpenAIServer, kind_of_body, plan_json
+from mindsearch.testing import FakeOpenAIServer, clean_env, kind_of_body, plan_json
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -84,18 +84,13 @@ async def start(*args: str, env: dict[str, str]) -> asyncio.subprocess.Process:
 
 @pytest.fixture
 async def ui(tmp_path: Path) -> AsyncIterator[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MINDSEARCH_")}
+    env = clean_env()
     api_port, ui_port = free_port(), free_port()
     async with FakeOpenAIServer(reply, piece_delay=0.02) as llm:
         server = await start(
             sys.executable,
             "serve.py",
-            "--llm",
-            "openai",
-            "--base-url",
-            f"{llm.url}/v1",
-            "--model",
-            "fake",
+            *llm.cli_flags(),
             "--port",
             str(api_port),
             "--data-dir",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import socket
 import sys
@@ -13,6 +12,8 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+
+from mindsearch.testing import clean_env
 
 pytestmark = pytest.mark.model
 QUESTION = "Which band was formed first, The Exies or Circus Diablo?"
@@ -31,7 +32,7 @@ async def run_cli(*args: str) -> tuple[int, str, str]:
         *args,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        env={k: v for k, v in os.environ.items() if not k.startswith("MINDSEARCH_")},
+        env=clean_env(),
     )
     out, err = await process.communicate()
     assert process.returncode is not None

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import sys
 from pathlib import Path
 from typing import Any
 
-from mindsearch.testing import FakeOpenAIServer, kind_of_body, plan_json
+from mindsearch.testing import FakeOpenAIServer, clean_env, kind_of_body, plan_json
 
 QUESTIONS = [
     ("a", "Who founded Alpha Corp?", "Ada Lovelace", "Alpha Corp was founded by Ada Lovelace in 1840."),
@@ -74,17 +73,12 @@ async def run_eval(
         str(data),
         "--output",
         str(out),
-        "--llm",
-        "openai",
-        "--base-url",
-        f"{llm.url}/v1",
-        "--model",
-        "fake",
+        *llm.cli_flags(),
         "--data-dir",
         str(tmp_path / "data"),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        env={k: v for k, v in os.environ.items() if not k.startswith("MINDSEARCH_")},
+        env=clean_env(),
     )
 
 

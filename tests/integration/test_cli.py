@@ -53,12 +53,7 @@ async def test_ask_json_streams_events_that_validate_against_the_documented_sche
             "ask",
             "Which band was formed first, The Exies or Circus Diablo?",
             "--json",
-            "--llm",
-            "openai",
-            "--base-url",
-            f"{server.url}/v1",
-            "--model",
-            "fake",
+            *server.cli_flags(),
             data_dir=tmp_path,
         )
     assert code == 0, err
@@ -88,12 +83,7 @@ async def test_ask_renders_dag_answer_and_references(tmp_path: Path) -> None:
         code, out, err = await run_cli(
             "ask",
             "Which band was formed first, The Exies or Circus Diablo?",
-            "--llm",
-            "openai",
-            "--base-url",
-            f"{server.url}/v1",
-            "--model",
-            "fake",
+            *server.cli_flags(),
             data_dir=tmp_path,
         )
     assert code == 0, err
