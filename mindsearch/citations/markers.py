@@ -101,7 +101,7 @@ def may_grow(text: str) -> bool:
 def _code_spans(text: str) -> list[tuple[int, int]]:
     """Inline code (`...`) spans; a backtick with no partner on its line is plain text."""
     spans: list[tuple[int, int]] = []
-    for match in re.finditer(r"(`+)[^\n]*?(?<!`)\1(?!`)", text):
+    for match in re.finditer(r"(?<!`)(`+)(?!`)[^\n]*?(?<!`)\1(?!`)", text):  # runs of equal length
         spans.append((match.start(), match.end()))
     return spans
 
@@ -121,6 +121,10 @@ def remove_markers(text: str, markers: list[Marker]) -> str:
         if before.endswith((" ", "\t")):
             # "France [1]." -> "France."; "France [1] Berlin" -> "France Berlin" (one space kept)
             before = before.rstrip(" \t") + (" " if after.isalnum() else "")
+        else:
+            last_char = before[-1:] or next((o[-1] for o in reversed(out) if o), "")
+            if last_char.isascii() and last_char.isalnum() and after.isascii() and after.isalnum():
+                before += " "  # "France[1]Paris": the marker was all that kept two words apart
         out.append(before)
         last = marker.end
     out.append(text[last:])

@@ -94,7 +94,7 @@ def _next(
     if line_start:
         block = _line_block(text, pos, final)
         if block is not False:
-            return block
+            return None if block is True else block
         lead = LEAD.match(text, pos)
         start = lead.end() if lead else pos
         if start == len(text) and not final:
@@ -129,7 +129,8 @@ def _next(
 
 
 def _line_block(text: str, pos: int, final: bool) -> tuple[int, SegmentKind] | bool | None:
-    """A blank line, a fenced code block or a table row starting at ``pos``; False when it is none."""
+    """A blank line, a fenced code block or a table row starting at ``pos``; False when it is none,
+    None when the text seen so far cannot tell."""
     line_end = text.find("\n", pos)
     line = text[pos:] if line_end < 0 else text[pos:line_end]
     if not line.strip(" \t"):

@@ -174,10 +174,17 @@ class CitationStream:
         return sorted({self.registry.number(source) for source in kept})
 
     def _context(self, clean: str) -> str:
-        """The question, for a first sentence too bare to be judged alone ("1975.", "Steven Spielberg.")."""
-        if self.question and self._sentences == 1 and len(Claim.of(clean).stems) < BARE_ANSWER:
-            return self.question
-        return ""
+        """The question, for a first sentence too bare to be judged alone ("1975.", "The United States.").
+
+        A sentence that repeats the question's predicate ("The Exies were formed in 1997") is a claim
+        of its own and is judged alone.
+        """
+        if not self.question or self._sentences != 1:
+            return ""
+        claim = Claim.of(clean)
+        if claim.size >= BARE_ANSWER or (claim.stems - claim.names) & Claim.of(self.question).stems:
+            return ""
+        return self.question
 
     def _groups(
         self, content: str, inner: list[Marker], trailing: list[Marker]

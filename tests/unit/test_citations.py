@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mindsearch.citations import CitationStream, Registry, Source, renumber, strip_markers
+from mindsearch.citations import MARKER, CitationStream, Registry, Source, renumber, strip_markers
 from mindsearch.graph import Node, NodeState
 from mindsearch.searcher import NodeResult
 from mindsearch.writer import pool
@@ -430,4 +430,4 @@ def test_any_chunking_of_any_text_gives_the_same_output_and_loses_no_words(
 
 
 def _words(text: str) -> list[str]:
-    return re.findall(r"[A-Za-z]+|[\u4e00-\u9fff]", strip_markers(text))
+    return re.findall(r"[A-Za-z]+|[\u4e00-\u9fff]", MARKER.sub(" ", text))
