@@ -14,6 +14,9 @@ from typing import Any
 
 import streamlit as st
 
+from mindsearch.events import Reference
+from mindsearch.state import RunNode
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from view import (
     RunView,
@@ -57,19 +60,24 @@ def options() -> dict[str, Any]:
     return chosen
 
 
+def as_dicts(references: list[Reference]) -> list[dict[str, Any]]:
+    """References as the Markdown helpers take them."""
+    return [reference.model_dump() for reference in references]
+
+
 def show_run(view: RunView) -> None:
     """One run: errors, the graph, the answer with citations, references, and a panel per node."""
-    for error in view.errors:
+    for error in view.error_messages():
         st.error(error)
     if view.nodes:
         st.graphviz_chart(view.dot())
     if view.answer:
-        st.markdown(cited_markdown(view.answer, view.references))
-    elif view.status == "streaming":
+        st.markdown(cited_markdown(view.answer, as_dicts(view.references)))
+    elif view.status == "running":
         running = sum(1 for n in view.nodes.values() if n.state == "running")
         st.caption(f"Searching… {running} sub-question(s) running" if view.nodes else "Planning…")
     if view.references:
-        st.markdown("**References**  \n" + references_markdown(view.references))
+        st.markdown("**References**  \n" + references_markdown(as_dicts(view.references)))
     for node in view.nodes.values():
         with st.expander(f"{STATE_ICONS[node.state]} {node.id}: {node.question}"):
             show_node(node)
@@ -77,20 +85,21 @@ def show_run(view: RunView) -> None:
         st.caption(f"{len(view.nodes)} sub-questions, {view.seconds:.1f} s")
 
 
-def show_node(node: Any) -> None:
+def show_node(node: RunNode) -> None:
     if node.queries:
         st.markdown("**Queries:** " + ", ".join(f"`{escape(q)}`" for q in node.queries))
-    if node.hits:
+    hits = node.hits
+    if hits:
         st.markdown("**Search results**")
-        for hit in node.hits[:10]:
-            st.markdown(f"- {escape(hit.get('title', ''))}: {escape(hit.get('snippet', '')[:200])}")
+        for hit in hits[:10]:
+            st.markdown(f"- {escape(hit.title)}: {escape(hit.snippet[:200])}")
     if node.pages:
         st.markdown("**Pages read**")
         for page in node.pages:
-            mark = "✓" if page.get("ok") else f"✗ {escape(str(page.get('error', '')))}"
-            st.markdown(f"- {escape(page.get('url', ''))} {mark}")
+            mark = "✓" if page.ok else f"✗ {escape(str(page.error))}"
+            st.markdown(f"- {escape(page.url)} {mark}")
     if node.answer:
-        st.markdown("**Answer:** " + cited_markdown(node.answer, node.references))
+        st.markdown("**Answer:** " + cited_markdown(node.answer, as_dicts(node.references)))
     if node.error:
         st.warning(node.error)
 
@@ -104,13 +113,13 @@ if not st.session_state.turns:
 
 for turn in st.session_state.turns:
     with st.chat_message("user"):
-        st.markdown(escape(turn.question))
+        st.markdown(escape(turn.typed))
     with st.chat_message("assistant"):
         show_run(turn)
 
 question = st.chat_input("Ask a question")
 if question:
-    view = RunView(question=question)
+    view = RunView(typed=question)
     st.session_state.turns.append(view)
     with st.chat_message("user"):
         st.markdown(escape(question))
@@ -121,7 +130,7 @@ if question:
             for event in stream_events(
                 server, question, session_id=st.session_state.session_id, options=options(), api_key=api_key
             ):
-                view.apply(event)
+                view.apply_json(event)
                 if time.monotonic() - shown > 0.1 or event.get("type") == "done":
                     with live.container():
                         show_run(view)
@@ -130,7 +139,7 @@ if question:
             view.fail(str(exc))
         except Exception as exc:  # never a traceback in the page: say what broke, in one line
             view.fail(f"the answer could not be shown: {type(exc).__name__}: {exc}")
-        if view.status == "streaming":
+        if view.status == "running":
             view.fail("the answer stopped before it was finished")
         with live.container():
             show_run(view)

@@ -12,11 +12,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+from pydantic import Field
+
+from mindsearch.state import RunState
 
 STATE_COLOURS = {"waiting": "#d0d7de", "running": "#f4c542", "done": "#7cc47f", "failed": "#e5534b"}
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$])")
@@ -38,76 +40,28 @@ def safe_url(url: str) -> str | None:
     return url.replace(")", "%29").replace("(", "%28").replace(" ", "%20")
 
 
-@dataclass
-class NodeView:
-    id: str
-    question: str
-    depends_on: list[str]
-    state: str = "waiting"
-    queries: list[str] = field(default_factory=list)
-    hits: list[dict[str, Any]] = field(default_factory=list)
-    pages: list[dict[str, Any]] = field(default_factory=list)
-    answer: str = ""
-    references: list[dict[str, Any]] = field(default_factory=list)
-    error: str | None = None
+class RunView(RunState):
+    """One run in the chat: the shared ``RunState``, fed the server's JSON with ``apply_json``.
 
+    It adds what only the UI knows: the question as the user typed it (the server may rewrite a
+    follow-up), and the errors the client met itself (the server unreachable, the stream cut).
+    """
 
-@dataclass
-class RunView:
-    question: str
-    status: str = "streaming"  # streaming, done, error
-    asked_as: str = ""
-    nodes: dict[str, NodeView] = field(default_factory=dict)
-    answer: str = ""
-    references: list[dict[str, Any]] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-
-    def apply(self, event: dict[str, Any]) -> None:
-        """Fold one event (as JSON) into the view."""
-        kind = event.get("type")
-        node = self.nodes.get(str(event.get("node_id", "")))
-        if kind == "run_started":
-            self.asked_as = event.get("question", "")
-        elif kind == "plan":
-            for added in event.get("added", []):
-                self.nodes[added["id"]] = NodeView(
-                    added["id"], added["question"], list(added.get("depends_on", []))
-                )
-        elif kind == "node_started" and node:
-            node.state = "running"
-        elif kind == "queries" and node:
-            node.queries = list(event.get("queries", []))
-        elif kind == "search_results" and node:
-            node.hits.extend(event.get("hits", []))
-        elif kind == "page_read" and node:
-            node.pages.append(event)
-        elif kind == "node_answer_delta" and node:
-            node.answer += event.get("text", "")
-        elif kind == "node_done" and node:
-            node.state = "done" if event.get("ok") else "failed"
-            node.answer = event.get("answer", node.answer)
-            node.references = list(event.get("references", []))
-            node.error = event.get("error")
-        elif kind == "answer_delta":
-            self.answer += event.get("text", "")
-        elif kind == "references":
-            self.references = list(event.get("references", []))
-        elif kind == "error":
-            where = f" ({event['node_id']})" if event.get("node_id") else ""
-            self.errors.append(f"{event.get('stage', 'error')}{where}: {event.get('message', '')}")
-            if event.get("fatal"):
-                self.status = "error"
-        elif kind == "done":
-            self.answer = event.get("answer", self.answer)
-            self.references = list(event.get("references", self.references))
-            self.seconds = float(event.get("seconds", 0.0))
-            if self.status != "error":
-                self.status = "done" if event.get("ok") else "error"
+    typed: str = ""
+    client_errors: list[str] = Field(default_factory=list)
 
     def fail(self, message: str) -> None:
-        self.errors.append(message)
-        self.status = "error"
+        """The client could not finish reading the run: say why, and show the run as failed."""
+        self.client_errors.append(message)
+        self.status = "failed"
+
+    def error_messages(self) -> list[str]:
+        """Every error of the run, one line each: the server's as they came, then the client's."""
+        lines = [
+            f"{error.stage}{f' ({error.node_id})' if error.node_id else ''}: {error.message}"
+            for error in self.errors
+        ]
+        return lines + self.client_errors
 
     # -- rendering helpers ---------------------------------------------------------------------------
     def dot(self) -> str:

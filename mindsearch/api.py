@@ -29,6 +29,7 @@ from .citations import reference_list
 from .run import MindSearch
 from .sessions import SessionStore
 from .settings import KNOWN_ENGINES, Settings
+from .state import RunState
 
 MODEL_ID = "mindsearch"
 DEPTHS: dict[str, dict[str, int]] = {"quick": {"max_nodes": 1, "max_rounds": 1}, "normal": {}, "deep": {}}
@@ -449,36 +450,34 @@ def split_chat(messages: list[ChatMessage]) -> tuple[str, list[tuple[str, str]]]
 
 
 async def collect(events: AsyncIterator[ev.Event]) -> SearchResult:
-    nodes: dict[str, GraphNode] = {}
-    errors: list[str] = []
-    question = ""
+    """The whole run as one reply, read from the run's state once ``done`` arrives."""
+    state = RunState()
     async for event in events:
-        if isinstance(event, ev.RunStarted):
-            question = event.question
-        elif isinstance(event, ev.Plan):
-            for node in event.added:
-                nodes[node.id] = GraphNode(
-                    id=node.id, question=node.question, depends_on=node.depends_on, state="waiting"
-                )
-        elif isinstance(event, ev.NodeStarted):
-            nodes[event.node_id].state = "running"
-        elif isinstance(event, ev.NodeDone):
-            done = nodes[event.node_id]
-            done.state = "done" if event.ok else "failed"
-            done.answer, done.references, done.error = event.answer, event.references, event.error
-        elif isinstance(event, ev.Error):
-            errors.append(f"{event.stage}: {event.message}")
-        elif isinstance(event, ev.Done):
-            return SearchResult(
-                question=question,
-                answer=event.answer,
-                references=event.references,
-                graph=list(nodes.values()),
-                errors=errors,
-                ok=event.ok,
-                seconds=event.seconds,
+        state.apply(event)
+        if state.finished:
+            break
+    else:
+        raise HTTPException(500, "the run ended without an answer")
+    return SearchResult(
+        question=state.question,
+        answer=state.answer,
+        references=state.references,
+        graph=[
+            GraphNode(
+                id=node.id,
+                question=node.question,
+                depends_on=node.depends_on,
+                state=node.state,
+                answer=node.answer,
+                references=node.references,
+                error=node.error,
             )
-    raise HTTPException(500, "the run ended without an answer")
+            for node in state.nodes.values()
+        ],
+        errors=[f"{error.stage}: {error.message}" for error in state.errors],
+        ok=state.ok,
+        seconds=state.seconds,
+    )
 
 
 def with_references(answer: str, references: list[ev.Reference]) -> str:

@@ -11,7 +11,6 @@ import asyncio
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 from pydantic import ValidationError
 from rich.console import Console, Group
@@ -22,6 +21,7 @@ from rich.tree import Tree
 
 from . import events as ev
 from .settings import KNOWN_ENGINES, Settings
+from .state import RunNode, RunState
 
 STATE_STYLE = {"waiting": "dim", "running": "yellow", "done": "green", "failed": "red"}
 STATE_MARK = {"waiting": "·", "running": "…", "done": "✓", "failed": "✗"}
@@ -263,28 +263,29 @@ async def ask_command(question: str, settings: Settings, *, as_json: bool) -> in
 
 
 class LiveView:
-    """The terminal rendering: a live graph while searching, then the streamed answer."""
+    """The terminal rendering of a ``RunState``: a live graph while searching, then the streamed answer."""
 
     def __init__(self, console: Console) -> None:
         self.console = console
-        self.nodes: dict[str, dict[str, Any]] = {}
-        self.question = ""
+        self.state = RunState()
         self.live: Live | None = Live(self._render(), console=console, refresh_per_second=8, transient=False)
         self.live.start()
         self.answering = False
 
     def _render(self) -> Group:
-        tree = Tree(Text(self.question or "planning…", style="bold"))
+        tree = Tree(Text(self.state.question or "planning…", style="bold"))
         branches: dict[str, Tree] = {}
-        for node_id, node in self.nodes.items():
-            parent = branches.get(node["depends_on"][-1]) if node["depends_on"] else None
-            state = node["state"]
-            label = Text(f"{STATE_MARK[state]} {node_id}: {node['question']}", style=STATE_STYLE[state])
-            if node["depends_on"]:
-                label.append(f"  (after {', '.join(node['depends_on'])})", style="dim")
-            if node.get("detail"):
-                label.append(f"  {node['detail']}", style="dim")
-            branches[node_id] = (parent or tree).add(label)
+        for node in self.state.nodes.values():
+            parent = branches.get(node.depends_on[-1]) if node.depends_on else None
+            label = Text(
+                f"{STATE_MARK[node.state]} {node.id}: {node.question}", style=STATE_STYLE[node.state]
+            )
+            if node.depends_on:
+                label.append(f"  (after {', '.join(node.depends_on)})", style="dim")
+            detail = _detail(node)
+            if detail:
+                label.append(f"  {detail}", style="dim")
+            branches[node.id] = (parent or tree).add(label)
         return Group(tree)
 
     def _refresh(self) -> None:
@@ -292,28 +293,11 @@ class LiveView:
             self.live.update(self._render())
 
     def show(self, event: ev.Event) -> None:
+        """Fold the event into the state, then print what it adds (the graph is redrawn from the state)."""
+        self.state.apply(event)
+        state = self.state
         if isinstance(event, ev.RunStarted):
-            self.question = event.question
-            self.console.print(f"[dim]{escape(event.llm)} · engines: {', '.join(event.engines)}[/]")
-        elif isinstance(event, ev.Plan):
-            for node in event.added:
-                self.nodes[node.id] = {
-                    "question": node.question,
-                    "depends_on": node.depends_on,
-                    "state": "waiting",
-                }
-        elif isinstance(event, ev.NodeStarted):
-            self.nodes[event.node_id]["state"] = "running"
-        elif isinstance(event, ev.SearchResults):
-            self.nodes[event.node_id]["detail"] = f"{len(event.hits)} results for {event.query!r}"
-        elif isinstance(event, ev.PageRead):
-            self.nodes[event.node_id]["detail"] = (
-                f"read {event.url}" if event.ok else f"could not read {event.url}"
-            )
-        elif isinstance(event, ev.NodeDone):
-            state = self.nodes[event.node_id]
-            state["state"] = "done" if event.ok else "failed"
-            state["detail"] = "" if event.ok else event.error or ""
+            self.console.print(f"[dim]{escape(state.llm)} · engines: {', '.join(state.engines)}[/]")
         elif isinstance(event, ev.Error):
             self.console.print(
                 f"[red]{event.stage} error{f' in {event.node_id}' if event.node_id else ''}:[/] "
@@ -329,25 +313,38 @@ class LiveView:
         elif isinstance(event, ev.References):
             self._stop_live()
             self.console.print("\n")
-            if event.references:
+            if state.references:
                 self.console.print("[bold]References[/]")
-            for ref in event.references:
+            for ref in state.references:
                 self.console.print(f"[{ref.n}] {escape(ref.title)} - {escape(ref.url)}", highlight=False)
             return
         elif isinstance(event, ev.Done):
             self._stop_live()
-            self.console.print(f"[dim]{len(event.nodes)} sub-questions, {event.seconds:.1f} s[/]")
+            self.console.print(f"[dim]{len(state.nodes)} sub-questions, {state.seconds:.1f} s[/]")
             return
         self._refresh()
 
     def _stop_live(self) -> None:
         if self.live is not None:
-            self.live.update(self._render() if self.nodes else Group())
+            self.live.update(self._render() if self.state.nodes else Group())
             self.live.stop()
             self.live = None
 
     def close(self) -> None:
         self._stop_live()
+
+
+def _detail(node: RunNode) -> str:
+    """What a node is doing, in a few words: its last search or page, or why it failed."""
+    if node.finished:
+        return (node.error or "") if node.state == "failed" else ""
+    if node.pages:
+        page = node.pages[-1]
+        return f"read {page.url}" if page.ok else f"could not read {page.url}"
+    if node.searches:
+        search = node.searches[-1]
+        return f"{len(search.hits)} results for {search.query!r}"
+    return ""
 
 
 if __name__ == "__main__":

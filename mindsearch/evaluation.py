@@ -22,6 +22,7 @@ from typing import Any
 
 from .graph import SubQuestion
 from .search.local import Document, LocalEngine, LocalIndex, iter_files, read_documents
+from .state import RunState
 
 
 # --- HotpotQA's official answer metrics ------------------------------------------------------------------
@@ -176,34 +177,26 @@ def done_ids(results: Path) -> set[str]:
 
 
 async def evaluate_item(engine: Any, item: Item, oracle: bool) -> dict[str, Any]:
-    read: set[str] = set()
-    nodes = 0
-    errors: list[str] = []
-    done: Any = None
+    """Answer one item and score it from the run's state: what was read, cited and answered."""
+    state = RunState()
     async for event in engine.stream(item.question, plan=item.plan if oracle else None):
-        if event.type == "sources":
-            read.update(ref.url for ref in event.references)
-        elif event.type == "plan":
-            nodes += len(event.added)
-        elif event.type == "error":
-            errors.append(f"{event.stage}: {event.message}")
-        elif event.type == "done":
-            done = event
-    answer = short_answer(done.answer) if done else ""
-    cited = [ref.url for ref in done.references] if done else []
+        state.apply(event)
+    answer = state.answer if state.finished else ""  # without ``done`` there is no answer to score
+    cited = [ref.url for ref in state.references] if state.finished else []
+    scored = short_answer(answer)
     return {
         "id": item.id,
         "question": item.question,
         "gold_answers": item.answers,
-        "answer": done.answer if done else "",
-        "em": best_over(exact_match, answer, item.answers),
-        "f1": best_over(f1_score, answer, item.answers),
-        "gold_recall": recall(read, item.gold),
+        "answer": answer,
+        "em": best_over(exact_match, scored, item.answers),
+        "f1": best_over(f1_score, scored, item.answers),
+        "gold_recall": recall(state.sources_read(), item.gold),
         "citation_precision": precision(cited, item.gold) if item.gold else None,
-        "nodes": nodes,
-        "seconds": done.seconds if done else 0.0,
-        "ok": bool(done and done.ok),
-        "errors": errors[:5],
+        "nodes": len(state.nodes),
+        "seconds": state.seconds,
+        "ok": state.ok,
+        "errors": [f"{error.stage}: {error.message}" for error in state.errors[:5]],
     }
 
 

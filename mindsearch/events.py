@@ -11,12 +11,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class _Event(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    v: Literal[1] = 1  # SCHEMA_VERSION
+    v: Literal[2] = 2  # SCHEMA_VERSION
 
 
 class PlannedNode(BaseModel):
@@ -70,6 +70,19 @@ class NodeStarted(_Event):
     question: str
 
 
+class NodeRewritten(_Event):
+    """A sub-question was changed before it was searched; ``was`` is the question as planned.
+
+    A dependent sub-question that names a parent's answer (``#1`` in MuSiQue-style plans) is rewritten
+    with that parent's short answer, so readers see the question that was really searched.
+    """
+
+    type: Literal["node_rewritten"] = "node_rewritten"
+    node_id: str
+    question: str
+    was: str
+
+
 class Queries(_Event):
     type: Literal["queries"] = "queries"
     node_id: str
@@ -109,7 +122,11 @@ class NodeAnswerDelta(_Event):
 
 
 class NodeDone(_Event):
-    """A sub-question finished; ``answer`` cites ``references`` with numbers local to this node."""
+    """A sub-question finished; ``answer`` cites ``references`` with numbers local to this node.
+
+    ``short_answer`` is the answer in a few words (an entity, a date), without citations: what a
+    dependent sub-question is given, and what evaluation scores.
+    """
 
     type: Literal["node_done"] = "node_done"
     node_id: str
@@ -117,6 +134,7 @@ class NodeDone(_Event):
     answer: str
     references: list[Reference]
     error: str | None = None
+    short_answer: str = ""
 
 
 class AnswerDelta(_Event):
@@ -161,6 +179,7 @@ Event = Annotated[
     RunStarted
     | Plan
     | NodeStarted
+    | NodeRewritten
     | Queries
     | SearchResults
     | PageRead

@@ -26,7 +26,7 @@ def events(answer: str = "Jaws was directed by Steven Spielberg [1].") -> list[d
     ref = {"n": 1, "title": "Jaws (film)", "url": "https://en.wikipedia.org/wiki/Jaws_(film)"}
     return [
         {
-            "v": 1,
+            "v": 2,
             "type": "run_started",
             "question": "Who directed Jaws?",
             "asked": "",
@@ -35,7 +35,7 @@ def events(answer: str = "Jaws was directed by Steven Spielberg [1].") -> list[d
             "engines": ["local"],
         },
         {
-            "v": 1,
+            "v": 2,
             "type": "plan",
             "round": 1,
             "finish": True,
@@ -45,16 +45,16 @@ def events(answer: str = "Jaws was directed by Steven Spielberg [1].") -> list[d
                 {"id": "q2", "question": "When was Jaws released?", "depends_on": ["q1"]},
             ],
         },
-        {"v": 1, "type": "node_started", "node_id": "q1", "question": "Who directed Jaws?"},
+        {"v": 2, "type": "node_started", "node_id": "q1", "question": "Who directed Jaws?"},
         {
-            "v": 1,
+            "v": 2,
             "type": "search_results",
             "node_id": "q1",
             "query": "jaws",
             "hits": [{"url": ref["url"], "title": EVIL, "snippet": EVIL, "engine": "local"}],
         },
         {
-            "v": 1,
+            "v": 2,
             "type": "node_done",
             "node_id": "q1",
             "ok": True,
@@ -63,7 +63,7 @@ def events(answer: str = "Jaws was directed by Steven Spielberg [1].") -> list[d
             "error": None,
         },
         {
-            "v": 1,
+            "v": 2,
             "type": "node_done",
             "node_id": "q2",
             "ok": False,
@@ -71,10 +71,10 @@ def events(answer: str = "Jaws was directed by Steven Spielberg [1].") -> list[d
             "references": [],
             "error": "timed out",
         },
-        {"v": 1, "type": "answer_delta", "text": answer},
-        {"v": 1, "type": "references", "references": [ref]},
+        {"v": 2, "type": "answer_delta", "text": answer},
+        {"v": 2, "type": "references", "references": [ref]},
         {
-            "v": 1,
+            "v": 2,
             "type": "done",
             "answer": answer,
             "references": [ref],
@@ -129,9 +129,9 @@ def test_empty_state_invites_a_question() -> None:
 
 
 def test_streaming_state_shows_the_graph_and_progress() -> None:
-    view = RunView(question="Who directed Jaws?")
+    view = RunView(typed="Who directed Jaws?")
     for event in events()[:4]:
-        view.apply(event)
+        view.apply_json(event)
     at = app()
     at.session_state["turns"] = [view]
     at.run()
@@ -142,9 +142,9 @@ def test_streaming_state_shows_the_graph_and_progress() -> None:
 
 
 def test_done_state_shows_cited_answer_references_and_nodes() -> None:
-    view = RunView(question="Who directed Jaws?")
+    view = RunView(typed="Who directed Jaws?")
     for event in events():
-        view.apply(event)
+        view.apply_json(event)
     at = app()
     at.session_state["turns"] = [view]
     at.run()

@@ -1,0 +1,208 @@
+"""One run's state, folded from its event stream: the one model every reader of a run shares.
+
+The CLI, the REST API's non-streaming reply, the chat UI and evaluation all want the same things from
+the events (the graph and each node's progress, the answer, the errors), so they fold them here, once,
+instead of each keeping its own copy of the rules. ``RunState.apply`` takes typed events;
+``RunState.apply_json`` takes events as JSON from a server that may be newer or older than this code, and
+skips what it cannot read instead of failing.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable
+from typing import Any, Literal, get_args
+
+from pydantic import BaseModel, Field, ValidationError
+
+from . import events as ev
+
+NodeStatus = Literal["waiting", "running", "done", "failed"]
+RunStatus = Literal["running", "done", "failed"]
+
+# the ``type`` tag of every event this code can read
+KNOWN_TYPES: frozenset[str] = frozenset(
+    model.model_fields["type"].default for model in get_args(get_args(ev.Event)[0])
+)
+
+
+class RunNode(BaseModel):
+    """One sub-question as the events tell it: planned, started, searched, read, answered or failed."""
+
+    id: str
+    question: str = ""
+    planned_question: str | None = None  # the question as planned, set when ``node_rewritten`` changed it
+    depends_on: list[str] = Field(default_factory=list)
+    state: NodeStatus = "waiting"
+    queries: list[str] = Field(default_factory=list)
+    searches: list[ev.SearchResults] = Field(default_factory=list)
+    pages: list[ev.PageRead] = Field(default_factory=list)
+    sources: list[ev.Reference] = Field(default_factory=list)  # the passages shown to the model
+    answer: str = ""
+    short_answer: str = ""
+    references: list[ev.Reference] = Field(default_factory=list)
+    error: str | None = None
+    dropped: list[ev.CitationDropped] = Field(default_factory=list)
+
+    @property
+    def hits(self) -> list[ev.Hit]:
+        """Every search result of the node, in the order the engines answered."""
+        return [hit for search in self.searches for hit in search.hits]
+
+    @property
+    def finished(self) -> bool:
+        return self.state in ("done", "failed")
+
+
+class RunState(BaseModel):
+    """Everything a run's events say, folded in order; ``apply`` never raises on a surprising stream.
+
+    ``answer`` grows with ``answer_delta`` and becomes ``done.answer`` at the end (likewise a node's
+    ``answer`` with ``node_answer_delta`` and ``node_done``). A stream that breaks the protocol (a second
+    ``done``, events after it, a malformed event) is not an exception: what was ignored is said in
+    ``protocol_errors``, so a reader can still show what arrived.
+    """
+
+    question: str = ""  # what is searched: a follow-up rewritten to stand alone
+    asked: str = ""  # the question as the user asked it
+    language: Literal["en", "zh"] | None = None
+    llm: str = ""
+    engines: list[str] = Field(default_factory=list)
+    nodes: dict[str, RunNode] = Field(default_factory=dict)  # in plan order
+    answer: str = ""
+    references: list[ev.Reference] = Field(default_factory=list)
+    dropped: list[ev.CitationDropped] = Field(default_factory=list)  # citations dropped from the answer
+    errors: list[ev.Error] = Field(default_factory=list)
+    status: RunStatus = "running"  # "failed" from a fatal error on, or when ``done`` is not ok
+    ok: bool = False
+    seconds: float = 0.0
+    finished: bool = False  # ``done`` arrived
+    ignored: int = 0  # JSON events of unknown types or other schema versions, skipped
+    protocol_errors: list[str] = Field(default_factory=list)
+
+    @classmethod
+    def from_events(cls, events: Iterable[ev.Event]) -> RunState:
+        """The state after all of ``events``: what a reader that saw the whole run at once needs."""
+        state = cls()
+        for event in events:
+            state.apply(event)
+        return state
+
+    def apply_json(self, data: dict[str, Any]) -> None:
+        """Fold one event read as JSON; what this version cannot read is skipped, never raised.
+
+        A newer server may send event types or schema versions this code does not know (skipped and
+        counted in ``ignored``) and new optional fields (dropped, as docs/events.md allows).
+        """
+        if not isinstance(data, dict):
+            self.protocol_errors.append(
+                f"an event that is not a JSON object ({type(data).__name__}): ignored"
+            )
+            return
+        kind, version = data.get("type"), data.get("v")
+        readable = (
+            isinstance(version, int) and not isinstance(version, bool) and 1 <= version <= ev.SCHEMA_VERSION
+        )
+        if not isinstance(kind, str) or kind not in KNOWN_TYPES or not readable:
+            self.ignored += 1
+            return
+        try:  # version 1 events are version 2 events without the later fields (docs/events.md)
+            event = _parse_lenient({**data, "v": ev.SCHEMA_VERSION})
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"][1:])
+            self.protocol_errors.append(f"unreadable {kind} event ({where}: {first['msg']}): ignored")
+            return
+        self.apply(event)
+
+    def apply(self, event: ev.Event) -> None:
+        """Fold one event into the state."""
+        if self.finished:
+            what = "a second done" if isinstance(event, ev.Done) else f"{event.type} after done"
+            self.protocol_errors.append(f"{what}: ignored")
+            return
+        if isinstance(event, ev.RunStarted):
+            self.question, self.asked = event.question, event.asked or event.question
+            self.language, self.llm, self.engines = event.language, event.llm, list(event.engines)
+        elif isinstance(event, ev.Plan):
+            for planned in event.added:
+                self._plan(planned)
+        elif isinstance(event, ev.NodeStarted):
+            node = self._node(event.node_id, event.question)
+            if node.state == "waiting":
+                node.state = "running"
+        elif isinstance(event, ev.NodeRewritten):
+            node = self._node(event.node_id, event.was)
+            node.planned_question = node.planned_question or event.was
+            node.question = event.question
+        elif isinstance(event, ev.Queries):
+            self._node(event.node_id).queries = list(event.queries)
+        elif isinstance(event, ev.SearchResults):
+            self._node(event.node_id).searches.append(event)
+        elif isinstance(event, ev.PageRead):
+            self._node(event.node_id).pages.append(event)
+        elif isinstance(event, ev.Sources):
+            self._node(event.node_id).sources = list(event.references)
+        elif isinstance(event, ev.NodeAnswerDelta):
+            self._node(event.node_id).answer += event.text
+        elif isinstance(event, ev.NodeDone):
+            node = self._node(event.node_id)
+            node.state = "done" if event.ok else "failed"
+            node.answer, node.short_answer = event.answer, event.short_answer
+            node.references, node.error = list(event.references), event.error
+        elif isinstance(event, ev.AnswerDelta):
+            self.answer += event.text
+        elif isinstance(event, ev.CitationDropped):
+            (self._node(event.node_id).dropped if event.node_id is not None else self.dropped).append(event)
+        elif isinstance(event, ev.References):
+            self.references = list(event.references)
+        elif isinstance(event, ev.Error):
+            self.errors.append(event)
+            if event.fatal:
+                self.status = "failed"
+        elif isinstance(event, ev.Done):
+            self._done(event)
+
+    def _node(self, node_id: str, question: str = "") -> RunNode:
+        """The node with this id; one never planned is made, so an unexpected event is not a crash."""
+        node = self.nodes.get(node_id)
+        if node is None:
+            node = self.nodes[node_id] = RunNode(id=node_id, question=question)
+        elif not node.question:
+            node.question = question
+        return node
+
+    def _plan(self, planned: ev.PlannedNode) -> None:
+        node = self._node(planned.id, planned.question)
+        if not node.depends_on:
+            node.depends_on = list(planned.depends_on)
+
+    def _done(self, event: ev.Done) -> None:
+        self.answer, self.references = event.answer, list(event.references)
+        self.seconds, self.ok, self.finished = event.seconds, event.ok, True
+        self.status = "done" if event.ok and self.status != "failed" else "failed"
+        for planned in event.nodes:  # the final graph: a node whose plan event was lost still shows
+            if planned.id not in self.nodes:
+                self._plan(planned)
+
+    def sources_read(self) -> set[str]:
+        """The urls of every passage shown to a model, over all sub-questions."""
+        return {ref.url for node in self.nodes.values() for ref in node.sources}
+
+
+def _parse_lenient(data: dict[str, Any]) -> ev.Event:
+    """Parse an event, dropping fields its model does not have (a newer server may add optional ones)."""
+    try:
+        return ev.parse_event(data)
+    except ValidationError as exc:
+        problems = exc.errors()
+        if any(problem["type"] != "extra_forbidden" for problem in problems):
+            raise
+        trimmed = copy.deepcopy(data)
+        for problem in problems:
+            *path, name = problem["loc"][1:]  # loc[0] is the event's type tag
+            container: Any = trimmed
+            for part in path:
+                container = container[part]
+            del container[name]
+        return ev.parse_event(trimmed)
