@@ -49,7 +49,9 @@ def kind_of_body(body: dict[str, Any]) -> Literal["plan", "queries", "answer", "
     """``kind_of`` for a request body that reached a FakeOpenAIServer."""
     text = "\n".join(str(m.get("content", "")) for m in body.get("messages", []))
     fmt = body.get("response_format") or {}
-    name = (fmt.get("json_schema") or {}).get("name", "")
+    # json_schema names the schema; json_object (and llama.cpp's json_schema) carry it, with its title
+    schema = fmt.get("schema") or body.get("json_schema") or {}
+    name = (fmt.get("json_schema") or {}).get("name") or schema.get("title", "")
     if name == "PlanAction" or (not fmt and ('"finish"' in text and "planner" in text)):
         return "plan"
     if name == "QueryList" or '"queries"' in text:
@@ -188,22 +190,96 @@ class RecordedRequest:
     headers: dict[str, str]
     started: float
     ended: float = 0.0
+    path: str = "/v1/chat/completions"
 
     @property
     def prompt(self) -> str:
+        if "prompt" in self.body and "messages" not in self.body:  # /v1/completions
+            return str(self.body["prompt"])
         return "\n".join(str(m.get("content", "")) for m in self.body.get("messages", []))
 
 
 CUT = "\x00cut\x00"  # put in a reply's pieces to drop the connection at that point
-ServerReply = str | list[str] | int | tuple[int, str]
+END = "\x00end\x00"  # put in a reply's pieces to end the stream there, without [DONE]
+
+
+@dataclass(frozen=True)
+class HttpError:
+    """An HTTP error reply: OpenAI's ``{"error": {...}}`` body, or ``body`` exactly when given.
+
+    ``body`` may be a dict or list (sent as JSON, e.g. FastAPI's ``{"detail": [...]}``) or a str
+    (sent as plain text, e.g. a proxy's HTML page).
+    """
+
+    status: int
+    message: str = ""
+    type: str | None = None  # by default BadRequestError for 4xx, InternalServerError for 5xx (as vLLM)
+    code: str | int | None = None  # by default the status (as vLLM); OpenAI's are words
+    param: str | None = None
+    body: Any = None
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One stream event scripted in full, for what a plain text piece cannot show.
+
+    ``delta`` is the choice's delta (chat) or is merged into the choice (completions);
+    ``finish_reason`` and ``usage`` are set as given; ``choices`` replaces the whole choices list
+    (``[]`` for vLLM's and OpenAI's usage-only last chunk); ``data`` replaces the whole payload (e.g.
+    ``{"error": {...}}``, sent as JSON; a str is sent as it is); ``raw`` is the event's text verbatim
+    (e.g. ``": keep-alive"``).
+    """
+
+    delta: dict[str, Any] = field(default_factory=dict)
+    finish_reason: str | None = None
+    usage: dict[str, int] | None = None
+    choices: list[dict[str, Any]] | None = None
+    data: Any = None
+    raw: str | None = None
+
+
+def tool_call_delta(
+    arguments: str, *, index: int = 0, name: str | None = None, call_id: str | None = None
+) -> dict[str, Any]:
+    """A ``tool_calls`` delta carrying (part of) one function call's arguments.
+
+    Servers send the call's ``id`` and ``name`` with its first part only; pass them for that one.
+    """
+    call: dict[str, Any] = {"index": index, "function": {"arguments": arguments}}
+    if call_id is not None:
+        call["id"], call["type"] = call_id, "function"
+    if name is not None:
+        call["function"]["name"] = name
+    return {"tool_calls": [call]}
+
+
+Piece = str | dict[str, Any] | Chunk
+ServerReply = str | list[Piece] | int | tuple[int, str] | HttpError
 ServerHandler = Callable[[dict[str, Any]], ServerReply | Awaitable[ServerReply]]
 
 
 class FakeOpenAIServer(_Server):
-    """An OpenAI-compatible server: ``handler(body)`` gives the reply text (or pieces), or an HTTP status.
+    """An OpenAI-compatible server on 127.0.0.1 that answers from ``handler(body)``.
 
-    Streams Server-Sent Events like the real API when ``stream`` is true. ``requests`` records every
-    chat request with the times it started and ended, so tests can see overlap and order.
+    The handler returns one of:
+
+    - ``"text"``: the whole reply, in one piece;
+    - a list of pieces, streamed one SSE chunk each: ``"text"`` is a content delta; a dict is a raw
+      delta (``{"reasoning_content": "..."}``, ``{"reasoning": "..."}``, ``{"content": None}``,
+      ``tool_call_delta('{"finish": true}', name="PlanAction", call_id="call_0")``); a ``Chunk`` is
+      a chunk in full (``Chunk(finish_reason="length")``, ``Chunk(choices=[], usage={...})``,
+      ``Chunk(data={"error": {"message": "..."}})``, ``Chunk(raw=": ping")``); ``CUT`` drops the
+      connection there, ``END`` ends the stream there without ``[DONE]``;
+    - ``429`` (an int): that HTTP status, with a generic message;
+    - ``(400, "message")`` or ``HttpError(400, "message", code="context_length_exceeded")``: an
+      HTTP error with that message (or ``HttpError(422, body={"detail": [...]})`` for a body exactly).
+
+    Chat requests go to ``/v1/chat/completions``, base-model ones to ``/v1/completions`` (whose text
+    pieces are ``choices[0].text``). A request without ``stream``, or any request when ``streaming``
+    is false (a server that ignores ``stream``), gets one JSON reply built from the same pieces:
+    content joined (``null`` when there is none but tool calls), reasoning, tool calls merged,
+    ``finish_reason`` and ``usage`` from the last ``Chunk`` that sets them. ``requests`` records
+    every request with the times it started and ended, so tests can see overlap and order.
     """
 
     def __init__(
@@ -214,6 +290,7 @@ class FakeOpenAIServer(_Server):
         first_delay: float = 0.0,
         model: str = "fake-model",
         record: bool = True,
+        streaming: bool = True,
     ) -> None:
         super().__init__()
         self.handler = handler
@@ -221,20 +298,28 @@ class FakeOpenAIServer(_Server):
         self.record = record  # off for long benchmarks, where the record itself would grow
         self.piece_delay = piece_delay
         self.model = model
+        self.streaming = streaming
         self.requests: list[RecordedRequest] = []
         self.app.router.add_post("/v1/chat/completions", self._chat)
+        self.app.router.add_post("/v1/completions", self._chat)
         self.app.router.add_get("/v1/models", self._models)
 
     def cli_flags(self) -> list[str]:
         """The command-line flags that point mindsearch at this server."""
         return ["--llm", "openai", "--base-url", f"{self.url}/v1", "--model", self.model]
 
+    async def __aexit__(self, *exc: object) -> None:
+        await super().__aexit__(*exc)
+        from .llm.openai import forget_formats
+
+        forget_formats(self.url)  # what clients learned about this server; its port may be reused
+
     async def _models(self, request: web.Request) -> web.Response:
         return web.json_response({"object": "list", "data": [{"id": self.model, "object": "model"}]})
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
-        record = RecordedRequest(body, dict(request.headers), time.monotonic())
+        record = RecordedRequest(body, dict(request.headers), time.monotonic(), path=request.path)
         if self.record:
             self.requests.append(record)
         try:
@@ -242,49 +327,125 @@ class FakeOpenAIServer(_Server):
             if inspect.isawaitable(reply):
                 reply = await reply
             if isinstance(reply, int):
-                return web.json_response({"error": {"message": f"scripted status {reply}"}}, status=reply)
-            if isinstance(reply, tuple):
-                return web.json_response({"error": {"message": reply[1]}}, status=reply[0])
-            pieces = [reply] if isinstance(reply, str) else reply
-            if not body.get("stream"):
-                return web.json_response(
-                    {
-                        "id": "x",
-                        "object": "chat.completion",
-                        "model": self.model,
-                        "choices": [
-                            {
-                                "index": 0,
-                                "message": {"role": "assistant", "content": "".join(pieces)},
-                                "finish_reason": "stop",
-                            }
-                        ],
-                    }
-                )
-            response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-            await response.prepare(request)
-            loop = asyncio.get_running_loop()
-            start = loop.time()
-            for index, piece in enumerate(pieces):
-                # each piece at its own deadline, so sleep overshoots do not add up over a reply
-                due = start + self.first_delay + (index + 1) * self.piece_delay
-                if due > loop.time():
-                    await asyncio.sleep(due - loop.time())
-                if piece is CUT:  # the connection drops mid-stream
-                    assert request.transport is not None
-                    request.transport.close()
-                    return response
-                chunk = {
-                    "id": "x",
-                    "object": "chat.completion.chunk",
-                    "model": self.model,
-                    "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}],
-                }
-                await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
-            await response.write(b"data: [DONE]\n\n")
-            return response
+                reply = HttpError(reply, f"scripted status {reply}")
+            elif isinstance(reply, tuple):
+                reply = HttpError(reply[0], reply[1])
+            if isinstance(reply, HttpError):
+                return _error_response(reply)
+            pieces: list[Piece] = [reply] if isinstance(reply, str) else list(reply)
+            chat = request.path.endswith("/chat/completions")
+            if not body.get("stream") or not self.streaming:
+                return web.json_response(self._whole(pieces, chat))
+            return await self._stream(request, pieces, chat)
         finally:
             record.ended = time.monotonic()
+
+    async def _stream(self, request: web.Request, pieces: list[Piece], chat: bool) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        for index, piece in enumerate(pieces):
+            # each piece at its own deadline, so sleep overshoots do not add up over a reply
+            due = start + self.first_delay + (index + 1) * self.piece_delay
+            if due > loop.time():
+                await asyncio.sleep(due - loop.time())
+            if piece is CUT:  # the connection drops mid-stream
+                assert request.transport is not None
+                request.transport.close()
+                return response
+            if piece is END:
+                return response
+            await response.write(self._event(piece, chat).encode())
+        await response.write(b"data: [DONE]\n\n")
+        return response
+
+    def _event(self, piece: Piece, chat: bool) -> str:
+        chunk = piece if isinstance(piece, Chunk) else Chunk(_delta(piece, chat))
+        if chunk.raw is not None:
+            return chunk.raw + "\n\n"
+        data = chunk.data
+        if data is None:
+            choices = chunk.choices
+            if choices is None:
+                choice: dict[str, Any] = {"index": 0, "finish_reason": chunk.finish_reason}
+                if chat:
+                    choice["delta"] = chunk.delta
+                else:
+                    choice.update({"text": "", **chunk.delta})
+                choices = [choice]
+            kind = "chat.completion.chunk" if chat else "text_completion"
+            data = {"id": "x", "object": kind, "created": 0, "model": self.model, "choices": choices}
+            if chunk.usage is not None:
+                data["usage"] = chunk.usage
+        return f"data: {data if isinstance(data, str) else json.dumps(data)}\n\n"
+
+    def _whole(self, pieces: list[Piece], chat: bool) -> Any:
+        """The pieces as one JSON reply, as a server answers a request without ``stream``."""
+        content: list[str] = []
+        reasoning: list[str] = []
+        calls: dict[int, dict[str, Any]] = {}
+        finish, usage = "stop", None
+        for piece in pieces:
+            if piece is CUT or piece is END:
+                continue
+            if isinstance(piece, Chunk):
+                if piece.data is not None and not isinstance(piece.data, str):
+                    return piece.data  # e.g. {"error": {...}} in a 200 reply
+                finish, usage = piece.finish_reason or finish, piece.usage or usage
+            delta = piece.delta if isinstance(piece, Chunk) else _delta(piece, chat)
+            if isinstance(delta.get("content"), str):
+                content.append(delta["content"])
+            if isinstance(delta.get("text"), str):
+                content.append(delta["text"])
+            for key in ("reasoning_content", "reasoning"):
+                if isinstance(delta.get(key), str):
+                    reasoning.append(delta[key])
+            for position, call in enumerate(delta.get("tool_calls") or []):
+                whole = calls.setdefault(
+                    call.get("index", position), {"id": "", "type": "function", "function": {}}
+                )
+                whole["id"] = call.get("id") or whole["id"]
+                function = call.get("function") or {}
+                if "name" in function:
+                    whole["function"]["name"] = function["name"]
+                part = function.get("arguments") or ""
+                part = part if isinstance(part, str) else json.dumps(part)
+                whole["function"]["arguments"] = whole["function"].get("arguments", "") + part
+        choice: dict[str, Any] = {"index": 0, "finish_reason": finish}
+        if chat:
+            message: dict[str, Any] = {"role": "assistant", "content": "".join(content)}
+            if not content and calls:
+                message["content"] = None
+            if reasoning:
+                message["reasoning_content"] = "".join(reasoning)
+            if calls:
+                message["tool_calls"] = [calls[index] for index in sorted(calls)]
+            choice["message"] = message
+        else:
+            choice["text"] = "".join(content)
+        kind = "chat.completion" if chat else "text_completion"
+        data = {"id": "x", "object": kind, "created": 0, "model": self.model, "choices": [choice]}
+        if usage is not None:
+            data["usage"] = usage
+        return data
+
+
+def _delta(piece: str | dict[str, Any], chat: bool) -> dict[str, Any]:
+    if isinstance(piece, str):
+        return {"content" if chat else "text": piece}
+    return dict(piece)
+
+
+def _error_response(error: HttpError) -> web.Response:
+    if error.body is None:
+        kind = error.type or ("BadRequestError" if error.status < 500 else "InternalServerError")
+        detail = {"message": error.message, "type": kind, "param": error.param}
+        body: Any = {"object": "error", **detail, "code": error.status if error.code is None else error.code}
+        return web.json_response({"error": body}, status=error.status)
+    if isinstance(error.body, str):
+        return web.Response(text=error.body, status=error.status)
+    return web.json_response(error.body, status=error.status)
 
 
 PageHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -395,8 +556,11 @@ class Recorder:
 
 __all__ = [
     "CUT",
+    "END",
     "AppServer",
+    "Chunk",
     "FakeOpenAIServer",
+    "HttpError",
     "MemoryEngine",
     "Recorder",
     "ScriptedModel",
@@ -408,4 +572,5 @@ __all__ = [
     "kind_of",
     "kind_of_body",
     "plan_json",
+    "tool_call_delta",
 ]

@@ -3,7 +3,7 @@
 A backend streams text for a list of messages. It may be asked for JSON that follows a schema (the
 planner and the searcher's queries), to stop at stop words and to cap the reply length. Cancelling the
 consumer of ``stream`` cancels the call. ``<think>`` sections of reasoning models are removed here,
-once, for every backend.
+once, for every backend, and ``extract_json`` reads the JSON out of the many ways models reply.
 """
 
 from __future__ import annotations
@@ -50,11 +50,46 @@ class LLMError(RuntimeError):
     """A model call failed for good (after retries); the message says why in one line."""
 
 
+class ContextLengthError(LLMError):
+    """The prompt does not fit the model's context: shorten it (fewer passages) and try once more.
+
+    Distinct from ``LLMError`` because, unlike other failures, the caller can fix it.
+    """
+
+
+_CONTEXT_OVERFLOW = re.compile(
+    "|".join(
+        [
+            r"context[_ ]length[_ ]exceeded",  # OpenAI's code, LMDeploy's error code
+            r"maximum context length",  # OpenAI, vLLM, DeepSeek, Mistral
+            r"exceed\w* (?:the )?(?:available |model(?:'s)? |maximum |max )?context (?:size|length|window)",
+            r"exceed_context_size",  # llama.cpp's error type
+            r"longer than the (?:model'?s? )?(?:maximum )?(?:context|model) length",  # vLLM, SGLang
+            r"too long and exceeds (?:the )?limit",  # vLLM V1
+            r"(?:prompt|input|request) is too long",
+            r"exceed\w* (?:the )?(?:max(?:imum)? )?session[_ ]?len",  # LMDeploy
+            r"tokens \+ `?max_new_tokens`? must be <=",  # text-generation-inference
+            r"exceeds the maximum number of tokens",
+            r"context window (?:is )?(?:full|exceeded)",
+        ]
+    ),
+    re.IGNORECASE,
+)
+
+
+def is_context_overflow(message: str) -> bool:
+    """Whether a server's error message says the prompt is too long for the model's context."""
+    return bool(_CONTEXT_OVERFLOW.search(message))
+
+
 class ChatModel(ABC):
     """A language model. Subclasses implement ``_stream``; callers use ``stream`` or ``complete``."""
 
     name: str = "model"
     style: Literal["chat", "base"] = "chat"
+    # Learned from a reply that began inside a think block (the template put <think> in the prompt):
+    # from then on the start of every streamed reply is held back until its </think>.
+    opens_in_think: bool = False
 
     def stream(
         self,
@@ -65,7 +100,7 @@ class ChatModel(ABC):
         max_tokens: int | None = None,
     ) -> AsyncIterator[str]:
         request = ModelRequest(list(messages), schema, list(stop or []), max_tokens)
-        return strip_think(self._stream(request))
+        return self._text(request, hold=self.opens_in_think)
 
     async def complete(
         self,
@@ -75,10 +110,15 @@ class ChatModel(ABC):
         stop: list[str] | None = None,
         max_tokens: int | None = None,
     ) -> str:
-        parts = [
-            part async for part in self.stream(messages, schema=schema, stop=stop, max_tokens=max_tokens)
-        ]
-        return "".join(parts)
+        # the whole reply is wanted anyway, so its start can wait for a </think> that has no <think>
+        request = ModelRequest(list(messages), schema, list(stop or []), max_tokens)
+        return "".join([part async for part in self._text(request, hold=True)])
+
+    def _text(self, request: ModelRequest, *, hold: bool) -> AsyncIterator[str]:
+        return strip_think(self._stream(request), hold=hold, on_bare_close=self._learn_opens_in_think)
+
+    def _learn_opens_in_think(self) -> None:
+        self.opens_in_think = True
 
     @abstractmethod
     def _stream(self, request: ModelRequest) -> AsyncIterator[str]:
@@ -108,34 +148,66 @@ def completion_prompt(messages: list[Message]) -> str:
 _OPEN, _CLOSE = "<think>", "</think>"
 
 
-async def strip_think(pieces: AsyncIterator[str]) -> AsyncIterator[str]:
-    """Drop ``<think>...</think>`` spans, even when a tag is split across pieces."""
+async def strip_think(
+    pieces: AsyncIterator[str], *, hold: bool = False, on_bare_close: Callable[[], None] | None = None
+) -> AsyncIterator[str]:
+    """Drop ``<think>...</think>`` spans, even when a tag is split across pieces.
+
+    A reply may also begin inside a think block whose ``<think>`` was in the prompt: its first tag
+    is then a bare ``</think>``, and everything before it is reasoning. Text already passed on cannot
+    be taken back, so with ``hold`` the start of the reply is kept until its first tag (or its end);
+    without it, a bare ``</think>`` still drops what is left of the reasoning and calls
+    ``on_bare_close`` (so the model can hold later replies).
+    """
     inside = False
+    seen_tag = False
     pending = ""
+    held: list[str] = []  # text before the first tag, while holding
     try:
         async for piece in pieces:
             pending += piece
-            out = []
+            out: list[str] = []
             while pending:
-                tag = _CLOSE if inside else _OPEN
-                index = pending.find(tag)
-                if index >= 0:
-                    if not inside:
-                        out.append(pending[:index])
-                    pending = pending[index + len(tag) :]
-                    inside = not inside
+                if inside:
+                    index = pending.find(_CLOSE)
+                    if index < 0:  # reasoning: drop it, but keep a possible partial tag
+                        keep = _partial_suffix(pending, _CLOSE)
+                        pending = pending[len(pending) - keep :]
+                        break
+                    pending = pending[index + len(_CLOSE) :]
+                    inside = False
                     continue
-                # keep a possible partial tag at the end for the next piece
-                keep = _partial_suffix(pending, tag)
-                if not inside:
+                open_at, close_at = pending.find(_OPEN), pending.find(_CLOSE)
+                if open_at < 0 and close_at < 0:
+                    keep = max(_partial_suffix(pending, _OPEN), _partial_suffix(pending, _CLOSE))
                     out.append(pending[: len(pending) - keep])
-                pending = pending[len(pending) - keep :] if keep else ""
-                break
+                    pending = pending[len(pending) - keep :]
+                    break
+                if open_at >= 0 and (close_at < 0 or open_at < close_at):
+                    out.append(pending[:open_at])
+                    pending = pending[open_at + len(_OPEN) :]
+                    inside = True
+                elif seen_tag:  # a stray </think> after the answer began: drop the tag alone
+                    out.append(pending[:close_at])
+                    pending = pending[close_at + len(_CLOSE) :]
+                else:  # the reply began inside a think block
+                    out.clear()
+                    held.clear()
+                    pending = pending[close_at + len(_CLOSE) :]
+                    if on_bare_close is not None:
+                        on_bare_close()
+                seen_tag = True
             text = "".join(out)
+            if hold and not seen_tag:
+                held.append(text)
+                continue
+            text = "".join(held) + text
+            held.clear()
             if text:
                 yield text
-        if pending and not inside:
-            yield pending
+        text = "".join(held) + ("" if inside else pending)
+        if text:
+            yield text
     finally:
         aclose = getattr(pieces, "aclose", None)
         if aclose is not None:
@@ -149,47 +221,165 @@ def _partial_suffix(text: str, tag: str) -> int:
     return 0
 
 
-_FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
+def drop_think(text: str) -> str:
+    """``strip_think`` for a whole reply: no think spans, nothing before a bare ``</think>``."""
+    text = re.sub(r"<think>.*?</think>", "", text, flags=re.DOTALL)
+    close = text.rfind(_CLOSE)
+    if close >= 0:  # a </think> left without its <think> ends the reasoning the reply began with
+        text = text[close + len(_CLOSE) :]
+    open_at = text.find(_OPEN)
+    return text[:open_at] if open_at >= 0 else text  # a think block never closed (cut off)
+
+
+# A fenced block: any language tag (json, JSON, none...), closed or the reply's last, unclosed one.
+_FENCE = re.compile(r"```[ \t]*[A-Za-z0-9_+-]*[ \t]*\n?(.*?)(?:```|\Z)", re.DOTALL)
+_MAX_SPANS = 64  # bracketed spans tried per reply, so a reply full of braces cannot take long
+_QUOTE_CLOSE = {'"': '"', "'": "'", "“": "”"}
+_FULL_WIDTH = {"：": ":", "，": ",", "｛": "{", "｝": "}", "［": "[", "］": "]"}
+_WORDS = {"True": "true", "False": "false", "None": "null", "true": "true", "false": "false", "null": "null"}
 
 
 def extract_json(text: str) -> Any:
-    """Parse the JSON object in a model reply: bare, fenced, or surrounded by prose. Never evaluates code."""
-    text = text.strip()
-    candidates = [text]
-    candidates += [m.group(1).strip() for m in _FENCE.finditer(text)]
-    start = text.find("{")
-    if start >= 0:
-        candidates.append(_balanced_object(text[start:]))
-    last_error: Exception | None = None
+    """Parse the JSON object (or list) in a model reply. Never evaluates code.
+
+    Models wrap JSON in fences, prose and ``<think>`` blocks, and write it loosely: Python dicts
+    (single quotes, ``True``/``None``), trailing commas, comments, full-width ``：``/``，`` outside
+    strings. The first object that parses, strictly or after ``_loosen``, is returned; a list is
+    returned as it is (the caller's validation says what is wrong), a scalar is not a reply.
+    """
+    text = drop_think(text).strip()
+    candidates = [text, *(m.group(1).strip() for m in _FENCE.finditer(text))]
     for candidate in candidates:
-        if not candidate:
-            continue
+        value = _parse(candidate)
+        if value is not None:
+            return value
+    for span in _spans(text):
+        value = _parse(span)
+        if isinstance(value, dict) or (isinstance(value, list) and not _all_numbers(value)):
+            return value  # a list of numbers is a citation like [1], not the reply
+    raise ValueError(f"the reply is not JSON: {text[:200]!r}")
+
+
+def _parse(candidate: str) -> dict[str, Any] | list[Any] | None:
+    """The object or list ``candidate`` holds, read strictly and then loosely; None if neither."""
+    if not candidate or candidate[0] not in "{[“'\"":
+        return None
+    for attempt in (candidate, _loosen(candidate)):
         try:
-            return json.loads(candidate, strict=False)  # small models put raw newlines in strings
-        except json.JSONDecodeError as exc:
-            last_error = exc
-    raise ValueError(f"the reply is not JSON ({last_error}): {text[:200]!r}")
+            value = json.loads(attempt, strict=False)  # small models put raw newlines in strings
+        except json.JSONDecodeError:
+            continue
+        if isinstance(value, str) and value.strip()[:1] in ("{", "["):  # JSON sent as a JSON string
+            value = _parse(value.strip())
+        if isinstance(value, (dict, list)):
+            return value
+    return None
 
 
-def _balanced_object(text: str) -> str:
-    depth, in_string, escaped = 0, False, False
-    for index, char in enumerate(text):
-        if in_string:
+def _all_numbers(value: list[Any]) -> bool:
+    return all(isinstance(item, (int, float)) for item in value)
+
+
+def _spans(text: str) -> Iterator[str]:
+    """The bracketed spans of ``text`` in order: each ``{...}`` or ``[...]`` balanced outside strings.
+
+    A span that never closes (a reply cut off mid-JSON) ends the search: the objects inside it are
+    fragments, not the reply.
+    """
+    start = 0
+    for _ in range(_MAX_SPANS):
+        starts = [i for i in (text.find("{", start), text.find("[", start)) if i >= 0]
+        if not starts:
+            return
+        begin = min(starts)
+        end = _balanced_end(text, begin)
+        if end < 0:
+            return
+        yield text[begin:end]
+        start = end
+
+
+def _balanced_end(text: str, begin: int) -> int:
+    """Where the span opened at ``begin`` ends (just after its closing bracket); -1 if it never does."""
+    depth, quote, escaped = 0, "", False
+    for index in range(begin, len(text)):
+        char = text[index]
+        if quote:
             if escaped:
                 escaped = False
             elif char == "\\":
                 escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char == "{":
+            elif char == quote:
+                quote = ""
+        elif char in _QUOTE_CLOSE:
+            quote = _QUOTE_CLOSE[char]
+        elif char in "{[":
             depth += 1
-        elif char == "}":
+        elif char in "}]":
             depth -= 1
             if depth == 0:
-                return text[: index + 1]
-    return text
+                return index + 1
+    return -1
+
+
+def _loosen(text: str) -> str:
+    """Loose JSON made strict: Python literals and quotes, comments, trailing commas, unquoted keys,
+    full-width ``：``/``，`` between tokens. Works token by token, so no string's content changes.
+    """
+    out: list[str] = []
+    index, size = 0, len(text)
+    while index < size:
+        char = text[index]
+        if char in _QUOTE_CLOSE:
+            index = _string(text, index, out)
+        elif text.startswith("//", index) or char == "#":
+            newline = text.find("\n", index)
+            index = size if newline < 0 else newline
+        elif text.startswith("/*", index):
+            close = text.find("*/", index + 2)
+            index = size if close < 0 else close + 2
+        elif char.isalpha() or char == "_":
+            end = index
+            while end < size and (text[end].isalnum() or text[end] == "_"):
+                end += 1
+            word = text[index:end]
+            rest = text[end:].lstrip()
+            if word in _WORDS:
+                out.append(_WORDS[word])
+            elif rest[:1] in (":", "："):  # an unquoted key
+                out.append(json.dumps(word))
+            else:
+                out.append(word)
+            index = end
+        else:
+            char = _FULL_WIDTH.get(char, char)
+            if char in "}]":  # a trailing comma before it goes
+                last = len(out) - 1
+                while last >= 0 and out[last].isspace():
+                    last -= 1
+                if last >= 0 and out[last] == ",":
+                    del out[last]
+            out.append(char)
+            index += 1
+    return "".join(out)
+
+
+def _string(text: str, index: int, out: list[str]) -> int:
+    """Copy the string opened at ``index`` to ``out`` as a JSON string; return where it ends."""
+    close = _QUOTE_CLOSE[text[index]]
+    parts: list[str] = []
+    index += 1
+    while index < len(text) and text[index] != close:
+        char = text[index]
+        if char == "\\" and index + 1 < len(text):
+            following = text[index + 1]
+            parts.append("'" if following == "'" else char + following)  # \' is not a JSON escape
+            index += 2
+            continue
+        parts.append('\\"' if char == '"' else char)  # a " inside a '...' or “...” string
+        index += 1
+    out.append('"' + "".join(parts) + '"')
+    return index + 1
 
 
 _THREAD_DONE = object()
