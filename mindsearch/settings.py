@@ -88,6 +88,18 @@ class Settings(BaseSettings):
     results_per_query: int = Field(8, ge=1, le=50, description="Hits asked of each engine per query.")
     queries_per_node: int = Field(3, ge=1, le=3, description="The searcher writes 1 to this many queries.")
     search_timeout: float = Field(15.0, gt=0, description="Seconds for one engine to answer one query.")
+    engine_max_failures: int = Field(
+        2,
+        ge=1,
+        le=100,
+        description="Failures in a row after which an engine is skipped (its circuit opens) for "
+        "MINDSEARCH_ENGINE_RETRY_AFTER seconds.",
+    )
+    engine_retry_after: float = Field(
+        30.0,
+        ge=0,
+        description="Seconds a skipped engine rests before one trial query; its success brings it back.",
+    )
 
     # --- fetching -------------------------------------------------------------------------------
     pages_per_node: int = Field(4, ge=0, le=20, description="Web pages fetched per sub-question.")
@@ -99,6 +111,18 @@ class Settings(BaseSettings):
     page_timeout: float = Field(15.0, gt=0, description="Total seconds for one page.")
     max_page_bytes: int = Field(3_000_000, ge=1024, description="Bytes read of one response.")
     max_redirects: int = Field(5, ge=0, le=20, description="Redirects followed for one page.")
+    max_page_chars: int = Field(
+        200_000,
+        ge=1000,
+        description="Characters of one page's (or document's) text kept and ranked into passages.",
+    )
+    cpu_threads: int = Field(
+        2,
+        ge=1,
+        le=64,
+        description="Worker threads, shared by all runs, that decode, extract and rank pages (the event "
+        "loop never does).",
+    )
     allow_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Hosts or networks (CIDR) that may be fetched although private or loopback.",

@@ -20,10 +20,11 @@ from dataclasses import dataclass
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
-from charset_normalizer import from_bytes
 from yarl import URL
 
 from ..settings import Settings
+from .charset import decode as decode  # re-exported: decoding is part of fetching
+from .cpu import run_cpu
 
 TEXT_TYPES = ("text/html", "application/xhtml+xml", "text/plain")
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -192,8 +193,10 @@ class HttpFetcher(Fetcher):
         max_redirects: int = 5,
         user_agent: str = "mindsearch",
         resolver: AbstractResolver | None = None,
+        cpu_threads: int = 2,
     ) -> None:
         self.allow = AllowList.parse(allow_hosts)
+        self.cpu_threads = cpu_threads
         self.max_bytes = max_bytes
         self.max_redirects = max_redirects
         self.timeout = aiohttp.ClientTimeout(
@@ -220,6 +223,7 @@ class HttpFetcher(Fetcher):
             max_bytes=settings.max_page_bytes,
             max_redirects=settings.max_redirects,
             user_agent=settings.user_agent,
+            cpu_threads=settings.cpu_threads,
         )
 
     def _get_session(self) -> aiohttp.ClientSession:
@@ -267,10 +271,10 @@ class HttpFetcher(Fetcher):
                 if content_type and content_type not in TEXT_TYPES:
                     raise FetchError(f"content type {content_type} is not text")
                 body, truncated = await self._read_capped(response)
-                text = decode(body, response.charset)
-                return FetchedPage(
-                    url, current, response.status, content_type or "text/html", text, truncated
-                )
+                status, charset = response.status, response.charset
+            # detection and decoding of a few MB are CPU work: a worker thread, so the loop goes on
+            text = await run_cpu(self.cpu_threads, decode, body, charset, truncated=truncated)
+            return FetchedPage(url, current, status, content_type or "text/html", text, truncated)
         raise FetchError(f"more than {self.max_redirects} redirects")
 
     async def _read_capped(self, response: aiohttp.ClientResponse) -> tuple[bytes, bool]:
@@ -297,46 +301,3 @@ class HttpFetcher(Fetcher):
         if self._session is not None:
             await self._session.close()
             self._session = None
-
-
-_META_CHARSET = re.compile(rb"""<meta[^>]+charset=["']?([A-Za-z0-9_\-]+)""", re.IGNORECASE)
-
-
-def decode(body: bytes, declared: str | None) -> str:
-    """Bytes to text: the declared charset, else the page's meta tag, else detection."""
-    candidates: list[str] = []
-    if declared:
-        candidates.append(declared)
-    meta = _META_CHARSET.search(body[:4096])
-    if meta:
-        candidates.append(meta.group(1).decode("ascii", "ignore"))
-    for encoding in candidates:
-        try:
-            return body.decode(encoding)
-        except (LookupError, UnicodeDecodeError):
-            continue
-    try:
-        return body.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
-    # Undeclared and not UTF-8: a multi-byte CJK encoding when detection finds one, else windows-1252,
-    # the web's default for legacy Western pages (detectors often mistake it for other code pages).
-    best = from_bytes(body[:200_000]).best()
-    if best is not None and best.encoding.replace("-", "_") in _CJK_ENCODINGS:
-        return body.decode(best.encoding, "replace")
-    return body.decode("cp1252", "replace")
-
-
-_CJK_ENCODINGS = {
-    "gb18030",
-    "gb2312",
-    "gbk",
-    "big5",
-    "big5hkscs",
-    "shift_jis",
-    "cp932",
-    "euc_jp",
-    "euc_kr",
-    "cp949",
-    "iso2022_jp",
-}

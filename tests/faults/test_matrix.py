@@ -34,6 +34,33 @@ GOOD_DOC = doc_hit("Mozilla", "Mozilla is a free-software community, created in 
 ARTICLE = "<html><body><article><p>{}</p></article></body></html>".format(
     "Mozilla is a free-software community, created in 1998 by members of Netscape. " * 4
 )
+CAP = 100_000  # max_page_bytes of every row
+ZH = "Mozilla社区由网景公司的成员于1998年创建，是一个自由软件社区。"  # must reach the model intact
+MORE_ZH = "北京是中华人民共和国的首都，也是全国的政治和文化中心。"
+
+
+def zh_page(meta: str = "", filler: int = 0, pad: int = 0) -> str:
+    """A Chinese article; ``BAD`` marks where a test puts a stray byte."""
+    head = f'<meta charset="{meta}">' if meta else ""
+    more = "".join(f"<p>{MORE_ZH * 40}</p>" for _ in range(filler))
+    return (
+        f"<html><head>{head}<title>Mozilla{' ' * pad}</title></head><body><article>"
+        f"<p>The Mozilla community was created in 1998 by members of Netscape. {ZH}</p>"
+        f"<p>{MORE_ZH}BAD{MORE_ZH}</p>{more}</article></body></html>"
+    )
+
+
+def with_bad_byte(html: str, encoding: str) -> bytes:
+    return html.encode(encoding).replace(b"BAD", b"\xff")  # 0xff is no character in UTF-8 or GBK
+
+
+def cut_mid_character() -> bytes:
+    """A UTF-8 page longer than the cap, whose byte at the cap is inside a Chinese character."""
+    for pad in range(10):
+        body = zh_page(filler=50, pad=pad).replace("BAD", "").encode()
+        if len(body) > CAP and body[CAP] & 0xC0 == 0x80:  # a continuation byte: the cap splits a character
+            return body
+    raise AssertionError("no padding puts the cap inside a character")
 
 
 def good_reply(body: dict[str, Any]) -> Any:
@@ -86,6 +113,30 @@ async def wrong_charset(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": "text/html; charset=utf-8"})
 
 
+async def utf8_bad_byte(request: web.Request) -> web.Response:
+    body = with_bad_byte(zh_page(), "utf-8")
+    return web.Response(body=body, headers={"Content-Type": "text/html; charset=utf-8"})
+
+
+async def gbk_bad_byte(request: web.Request) -> web.Response:
+    return web.Response(body=with_bad_byte(zh_page(meta="gbk"), "gbk"), headers={"Content-Type": "text/html"})
+
+
+async def utf8_cut(request: web.Request) -> web.Response:
+    return web.Response(body=cut_mid_character(), headers={"Content-Type": "text/html; charset=utf-8"})
+
+
+async def gbk_undeclared(request: web.Request) -> web.Response:
+    body = zh_page().replace("BAD", "").encode("gbk")
+    return web.Response(body=body, headers={"Content-Type": "text/html"})
+
+
+async def latin1_header_utf8_body(request: web.Request) -> web.Response:
+    # an Apache-style default header in front of a UTF-8 page that says so in its meta tag
+    body = zh_page(meta="utf-8").replace("BAD", "").encode()
+    return web.Response(body=body, headers={"Content-Type": "text/html; charset=iso-8859-1"})
+
+
 async def endless(request: web.Request) -> web.Response:
     raise web.HTTPFound(f"/endless?n={int(request.query.get('n', 0)) + 1}")
 
@@ -109,6 +160,11 @@ ROUTES = {
     "/binary": binary,
     "/undeclared": undeclared_charset,
     "/wrong-charset": wrong_charset,
+    "/utf8-bad-byte": utf8_bad_byte,
+    "/gbk-bad-byte": gbk_bad_byte,
+    "/utf8-cut": utf8_cut,
+    "/gbk-undeclared": gbk_undeclared,
+    "/latin1-header-utf8-body": latin1_header_utf8_body,
     "/endless": endless,
     "/reset": reset,
     "/search": search_429,
@@ -125,6 +181,7 @@ class Row:
     llm: Callable[[dict[str, Any]], Any] | None = None
     expect: Callable[[list[Any]], bool] = field(default=lambda events: True)
     answered: bool = True
+    seen: str | None = None  # text of the broken page the model must be shown: the page read right
 
 
 def page_error(word: str) -> Callable[[list[Any]], bool]:
@@ -167,8 +224,18 @@ ROWS = [
     Row("page-slow", page="/slow", expect=page_error("timed out")),
     Row("page-too-large", page="/huge", expect=page_ok("/huge")),
     Row("page-binary", page="/binary", expect=page_error("not text")),
-    Row("page-undeclared-charset", page="/undeclared", expect=page_ok("/undeclared")),
-    Row("page-wrong-charset", page="/wrong-charset", expect=page_ok("/wrong-charset")),
+    Row("page-undeclared-charset", page="/undeclared", expect=page_ok("/undeclared"), seen="à Zürich"),
+    Row("page-wrong-charset", page="/wrong-charset", expect=page_ok("/wrong-charset"), seen="à Zürich"),
+    Row("page-utf8-bad-byte", page="/utf8-bad-byte", expect=page_ok("/utf8-bad-byte"), seen=ZH),
+    Row("page-gbk-bad-byte", page="/gbk-bad-byte", expect=page_ok("/gbk-bad-byte"), seen=ZH),
+    Row("page-utf8-cut-at-the-cap", page="/utf8-cut", expect=page_ok("/utf8-cut"), seen=ZH),
+    Row("page-gbk-undeclared", page="/gbk-undeclared", expect=page_ok("/gbk-undeclared"), seen=ZH),
+    Row(
+        "page-latin1-header-utf8-body",
+        page="/latin1-header-utf8-body",
+        expect=page_ok("/latin1-header-utf8-body"),
+        seen=ZH,
+    ),
     Row("page-endless-redirects", page="/endless", expect=page_error("redirects")),
     Row("page-connection-reset", page="/reset", expect=lambda e: page_error("")(e)),
     Row("llm-429", llm=lambda body: 429, expect=error_says("HTTP 429"), answered=False),
@@ -212,7 +279,7 @@ async def test_fault(row: Row, tmp_path: Path) -> None:
             allow_hosts=["127.0.0.1"],
             page_timeout=1.0,
             search_timeout=0.5,
-            max_page_bytes=100_000,
+            max_page_bytes=CAP,
             max_redirects=3,
             node_timeout=20,
             total_timeout=40,
@@ -235,12 +302,15 @@ async def test_fault(row: Row, tmp_path: Path) -> None:
         engine = MindSearch(settings, model=OpenAIModel.from_settings(settings), engines=engines)
         events = [event async for event in engine.stream(QUESTION)]  # no exception may escape
         await engine.aclose()
+        shown = [r.prompt for r in llm.requests if kind_of_body(r.body) == "answer"]
     await asyncio.sleep(0.05)
     assert [e.type for e in events].count("done") == 1 and isinstance(events[-1], ev.Done)
     assert not engine.active_runs
     left = {t for t in asyncio.all_tasks() if not t.done()} - before - {asyncio.current_task()}
     assert not left, f"tasks left running: {left}"
     assert row.expect(events), json.dumps([e.model_dump() for e in events], default=str)[:3000]
+    if row.seen is not None:
+        assert shown and all(row.seen in prompt for prompt in shown), shown[:1]
     done = events[-1]
     if row.answered:
         assert done.ok and "1998" in done.answer

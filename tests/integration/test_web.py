@@ -113,6 +113,19 @@ async def test_charset_from_meta_tag() -> None:
     assert decode(chinese.encode("gb18030"), None) == chinese
 
 
+async def test_a_page_cut_at_the_byte_cap_loses_only_the_character_cut_in_half() -> None:
+    chinese = "北京是中华人民共和国的首都。" * 2000  # 3 bytes a character
+
+    async def long_page(request: web.Request) -> web.Response:
+        return web.Response(body=chinese.encode(), headers={"Content-Type": "text/plain; charset=utf-8"})
+
+    async with StaticSite(routes={"/long": long_page}) as site:
+        f = fetcher(max_bytes=50_000)  # 50_000 = 3 * 16_666 + 2: the cap splits a character
+        page = await f.fetch(f"{site.url}/long")
+        await f.aclose()
+    assert page.truncated and page.text == chinese[:16_666]
+
+
 async def test_loopback_is_refused_unless_allowed() -> None:
     async with StaticSite(routes=ROUTES) as site:
         f = HttpFetcher(total_timeout=1.0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 from mindsearch import MindSearch, Settings
@@ -28,14 +29,19 @@ class CountingFetcher(Fetcher):
 
 
 async def test_pages_per_node_and_per_question_cap_what_is_fetched(tmp_path: Path) -> None:
-    hits = [SearchHit(f"https://site{i}.example/page", f"Page {i}", "Mozilla", "web") for i in range(20)]
+    def hits(query: str) -> list[SearchHit]:  # each node's query finds pages of its own
+        return [
+            SearchHit(f"https://{query}.site{i}.example/page", f"Page {i}", "Mozilla", "web")
+            for i in range(20)
+        ]
 
     def reply(request: object) -> str:
         kind = kind_of(request)  # type: ignore[arg-type]
         if kind == "plan":
             return plan_json(*[(f"q{i}", f"Mozilla fact number {i}?", []) for i in range(4)])
         if kind == "queries":
-            return '{"queries": ["mozilla"]}'
+            number = re.search(r"number (\d)", request.text)  # type: ignore[attr-defined]
+            return f'{{"queries": ["mozilla{number.group(1) if number else 0}"]}}'
         return "Mozilla was founded in 1998 [1]."
 
     fetcher = CountingFetcher()
@@ -50,7 +56,7 @@ async def test_pages_per_node_and_per_question_cap_what_is_fetched(tmp_path: Pat
             per_node[event.node_id] = per_node.get(event.node_id, 0) + 1
     assert len(fetcher.urls) == 7, "no more pages than MINDSEARCH_PAGES_PER_QUESTION"
     assert max(per_node.values()) <= 3, "no more pages per node than MINDSEARCH_PAGES_PER_NODE"
-    assert events[-1].ok
+    assert all(e.ok for e in events if e.type == "node_done") and events[-1].ok
 
 
 def test_the_package_never_executes_text() -> None:
