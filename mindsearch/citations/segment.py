@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from .markers import MARKER, may_grow
+from .markers import CLUSTER, may_grow
 
 SegmentKind = Literal["sentence", "table", "code", "blank"]
 MAX_SEGMENT_CHARS = 1500  # a "sentence" longer than this is cut at a space, so a stream keeps flowing
@@ -196,7 +196,7 @@ def _sentence_end(text: str, pos: int, c: int, final: bool) -> tuple[int | None,
             continue
         if not final and text[m] in "[【［" and may_grow(text[m:]):
             return None  # "France. [1" or "France. [1](htt" may be a marker that belongs here
-        marker = MARKER.match(text, m)
+        marker = CLUSTER.match(text, m)
         if marker is None:
             break
         m, marked = marker.end(), True

@@ -23,7 +23,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .markers import Marker, find_markers, remove_markers
+from .markers import Marker, find_markers, partial_marker_start, remove_markers, replace_markers
 from .segment import LEAD, Segment, segment
 from .sources import Registry, Source
 from .support import Claim, covered, is_non_answer, supports
@@ -77,6 +77,10 @@ class CitationStream:
         return self._drain(final=False)
 
     def finish(self) -> str:
+        # a marker the stream stopped inside ("Ohio [[", "France [1") is no citation and no text
+        start = partial_marker_start(self._buffer)
+        if start is not None and not find_markers(self._buffer[start:]):
+            self._buffer = self._buffer[:start].rstrip(" \t")
         return self._drain(final=True)
 
     @property
@@ -102,8 +106,25 @@ class CitationStream:
             match = LEAD.match(seg.text)
             lead = match.group(0) if match else ""
         body = seg.text[len(lead) :]
+        if seg.line_start and self._reference_line(body):
+            return ""  # the model's own reference list: the reader gets ours, checked
         heading = lead.strip().startswith("#")
         return lead + self._sentence(body, attach=not heading)
+
+    def _reference_line(self, line: str) -> bool:
+        """``[^1]: Jaws (film)``, ``[1]: https://...``, ``[1] Jaws (film) - https://...``: a line that
+        only says what a marker's source is. (``[1] Jaws (film)`` alone may be a sentence: it stays.)"""
+        markers = find_markers(line)
+        if not markers or markers[0].start != 0:
+            return False
+        rest = line[markers[0].end :].strip()
+        if re.match(r"[:：]", rest):
+            return True
+        rest = rest.lstrip("-–—:.： \t*_").strip()
+        if not rest or "`" in rest or find_markers(rest):
+            return False
+        # "[1] Jaws (film) - https://...", "[1] <https://...>"
+        return re.search(r"(?:\A|\s|[(<])https?://[^\s()<>]+[)>]?\Z", rest) is not None
 
     def _render_table(self, line: str) -> str:
         """A table row: each cell's markers are checked; cells are too short to get new ones."""
@@ -132,46 +153,60 @@ class CitationStream:
         inner = [m for m in markers if m.end <= len(content)]
         clean = remove_markers(content, inner).rstrip()
         self._sentences += 1
-        kept = self._check(
+        in_place, at_end = self._check(
             content, inner, trailing, clean, attach=attach and not tail.startswith(("?", "？"))
         )
-        cite = " " + "".join(f"[{n}]" for n in kept) if kept else ""
-        if not clean and not tail:
+
+        def shown(marker: Marker) -> str | None:
+            numbers = in_place.get(marker.start)
+            if not numbers:
+                return None
+            return marker.prefix + "".join(f"[{n}]" for n in numbers) + marker.suffix
+
+        body = replace_markers(content, inner, shown).rstrip()
+        cite = " " + "".join(f"[{n}]" for n in at_end) if at_end else ""
+        if not body and not tail:
             return gap if not cite else cite.strip() + gap
-        return clean + cite + tail + gap
+        return body + cite + tail + gap
 
     def _check(
         self, content: str, inner: list[Marker], trailing: list[Marker], clean: str, *, attach: bool
-    ) -> list[int]:
-        """The reader's numbers for the sources that support this sentence, sorted."""
+    ) -> tuple[dict[int, list[int]], list[int]]:
+        """The reader's numbers for the sources that support this sentence: for markers used as words,
+        by where they start (they stay there); for the rest, sorted, to stand at the sentence's end."""
         whole = Claim.of(clean, self._context(clean))
         non_answer = is_non_answer(clean)
-        kept: list[Source] = []
-        for claim_text, group in self._groups(content, inner, trailing):
+        in_place: dict[int, list[int]] = {}
+        at_end: list[Source] = []
+        for claim_text, marker in self._groups(content, inner, trailing):
             claim = whole if claim_text is None else Claim.of(claim_text)
             if claim.size < SHORT_CLAIM:
                 claim = whole
             candidates: list[tuple[str, Source]] = []
-            for marker in group:
-                for number in marker.numbers:
-                    label = f"[{number}]"
-                    source = self.sources.get(number)
-                    if source is None:
-                        self._drop(label, "dangling")
-                    elif non_answer or not clean or not supports(claim, source.evidence, self.min_support):
-                        self._drop(label, "unsupported")
-                    elif all(source is not other for _, other in candidates):
-                        candidates.append((label, source))
+            for number in marker.numbers:
+                label = f"[{number}]"
+                source = self.sources.get(number)
+                if source is None:
+                    self._drop(label, "dangling")
+                elif non_answer or not clean or not supports(claim, source.evidence, self.min_support):
+                    self._drop(label, "unsupported")
+                elif all(source is not other for _, other in candidates):
+                    candidates.append((label, source))
             if candidates and not covered(claim, [s.evidence for _, s in candidates]):
                 for label, _ in candidates:
                     self._drop(label, "unsupported")
                 candidates = []
-            kept += [s for _, s in candidates if all(s is not k for k in kept)]
-        if not kept and attach and clean and not non_answer and not clean.endswith((":", "：")):
+            if marker.inline and marker in inner:
+                numbers = [self.registry.number(s) for _, s in candidates]
+                in_place[marker.start] = list(dict.fromkeys(numbers))
+            else:
+                at_end += [s for _, s in candidates if all(s is not k for k in at_end)]
+        kept_any = at_end or any(in_place.values())
+        if not kept_any and attach and clean and not non_answer and not clean.endswith((":", "：")):
             best = self._best(whole)
             if best is not None:
-                kept.append(best)
-        return sorted({self.registry.number(source) for source in kept})
+                at_end.append(best)
+        return in_place, sorted({self.registry.number(source) for source in at_end})
 
     def _context(self, clean: str) -> str:
         """The question, for a first sentence too bare to be judged alone ("1975.", "The United States.").
@@ -188,29 +223,27 @@ class CitationStream:
 
     def _groups(
         self, content: str, inner: list[Marker], trailing: list[Marker]
-    ) -> list[tuple[str | None, list[Marker]]]:
-        """Markers in runs that stand together, each with the claim it closes (None: the sentence)."""
-        groups: list[tuple[str | None, list[Marker]]] = []
-        run: list[Marker] = []
+    ) -> list[tuple[str | None, Marker]]:
+        """Each group of markers with the claim it closes (None: the whole sentence).
+
+        A group inside the sentence closes the words since the previous one; the group at its end
+        (and after its full stop) closes the sentence, or the words since the previous group. Markers
+        used as words ("According to [1], ...") vouch for the whole sentence.
+        """
+        groups: list[tuple[str | None, Marker]] = []
         claim_start = 0
         for marker in inner:
-            if run and content[run[-1].end : marker.start].strip():
-                groups.append((self._claim(content, claim_start, run), run))
-                claim_start, run = run[-1].end, []
-            run.append(marker)
-        if run:
-            rest = remove_markers(content[run[-1].end :], find_markers(content[run[-1].end :]))
-            if rest.strip():  # text follows the run inside the sentence: the run closes a clause
-                groups.append((self._claim(content, claim_start, run), run))
-                claim_start, run = run[-1].end, []
-        closing = run + trailing
-        if closing:
-            groups.append((None if claim_start == 0 else strip_markers(content[claim_start:]), closing))
+            rest = strip_markers(content[marker.end :]).strip()
+            if marker.inline:
+                groups.append((None, marker))
+            elif rest:  # text follows inside the sentence: the group closes a clause
+                groups.append((strip_markers(content[claim_start : marker.start]), marker))
+                claim_start = marker.end
+            else:  # the group ends the sentence's text
+                groups.append((None if claim_start == 0 else strip_markers(content[claim_start:]), marker))
+        for marker in trailing:
+            groups.append((None if claim_start == 0 else strip_markers(content[claim_start:]), marker))
         return groups
-
-    @staticmethod
-    def _claim(content: str, start: int, run: list[Marker]) -> str:
-        return strip_markers(content[start : run[0].start])
 
     def _best(self, claim: Claim) -> Source | None:
         """The source that supports an uncited sentence best, if it does so well enough."""
@@ -239,18 +272,19 @@ class CitationStream:
 
 
 def renumber(text: str, mapping: dict[int, int]) -> str:
-    """Rewrite markers (any style) as ``[n]`` through ``mapping``; numbers not in it are removed."""
-    out: list[str] = []
-    last = 0
-    for marker in find_markers(text):
-        numbers = [mapping[n] for n in marker.numbers if n in mapping]
-        before = text[last : marker.start]
+    """Rewrite markers (any style) as ``[n]`` through ``mapping``; numbers not in it are removed.
+
+    Words that introduce markers ("According to [1], ...") stay with them.
+    """
+
+    def shown(marker: Marker) -> str | None:
+        numbers = list(dict.fromkeys(mapping[n] for n in marker.numbers if n in mapping))
         if not numbers:
-            before = before.rstrip(" \t")
-        out.append(before + "".join(f"[{n}]" for n in dict.fromkeys(numbers)))
-        last = marker.end
-    out.append(text[last:])
-    return "".join(out)
+            return None
+        cited = "".join(f"[{n}]" for n in numbers)
+        return marker.prefix + cited + marker.suffix if marker.inline else cited
+
+    return replace_markers(text, find_markers(text), shown)
 
 
 def strip_markers(text: str) -> str:

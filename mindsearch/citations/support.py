@@ -133,15 +133,18 @@ class Claim:
 
     @classmethod
     def of(cls, text: str, context: str = "") -> Claim:
-        """``context`` (the question, for a bare answer like "1975") adds its names and numbers."""
+        """``context`` (the question, for a bare answer like "1975") adds its numbers, and its names
+        unless the answer is one of them (a choice between things the question names)."""
         language = detect_language(text) if text.strip() else "en"
         names = _names(text, language)
         numbers = _numbers(text)
         titles = set(_TITLE.findall(text))
         if context:
-            names |= _names(context, detect_language(context))
+            asked = _names(context, detect_language(context))
             numbers |= _numbers(context)
             titles |= set(_TITLE.findall(context))
+            if not asked & names:  # "The Exies" for "The Exies or Circus Diablo?" names its own topic
+                names |= asked
         return cls(
             text, frozenset(stems(text)), frozenset(names), frozenset(numbers), frozenset(titles), language
         )
@@ -151,9 +154,16 @@ class Claim:
         return len(self.stems)
 
 
+# "**Director:** Steven Spielberg ...": a list item's label is the writer's word, not the source's
+_LABEL = re.compile(r"^[\s*_]*(?:[^\W\d_][\w’'\-]*[ \t]*){1,4}[:：][\s*_]*")
+
+
 def _names(text: str, language: str) -> set[str]:
     if language == "zh":
         return {stem(w.lower()) for w in _LATIN.findall(text)}
+    label = _LABEL.match(text)
+    if label is not None and label.end() < len(text):
+        text = text[label.end() :]
     words = re.findall(r"[\w’'\-]+", text)
     names: set[str] = set()
     for index, word in enumerate(words):

@@ -431,3 +431,60 @@ def test_any_chunking_of_any_text_gives_the_same_output_and_loses_no_words(
 
 def _words(text: str) -> list[str]:
     return re.findall(r"[A-Za-z]+|[\u4e00-\u9fff]", MARKER.sub(" ", text))
+
+
+JAWS_NOVEL = Source("n", "Jaws (novel)", "u", ["Jaws is a 1974 novel by Peter Benchley."])
+
+
+@pytest.mark.parametrize(
+    ("reply", "shown"),
+    [
+        ("Jaws is a novel by Peter Benchley [1], [2].", "Jaws is a novel by Peter Benchley [1]."),
+        ("Jaws is a novel by Peter Benchley [2] and [1].", "Jaws is a novel by Peter Benchley [1]."),
+        ("Jaws is a novel by Peter Benchley ([1], [2]).", "Jaws is a novel by Peter Benchley [1]."),
+        (
+            "According to [2], Jaws is a novel by Peter Benchley.",
+            "According to [1], Jaws is a novel by Peter Benchley.",
+        ),
+        (
+            "Jaws is a novel by Peter Benchley (Source: [2]).",
+            "Jaws is a novel by Peter Benchley (Source: [1]).",
+        ),
+        (
+            "Jaws is a novel by Peter Benchley, according to [2].",
+            "Jaws is a novel by Peter Benchley, according to [1].",
+        ),
+        ("According to [1], Jaws is a novel by Peter Benchley.", "Jaws is a novel by Peter Benchley [1]."),
+        (
+            "Jaws is a novel by Peter Benchley [2](https://e.org/wiki/Jaws_(novel)).",
+            "Jaws is a novel by Peter Benchley [1].",
+        ),
+        (
+            "Jaws is a novel by Peter Benchley [2].\n\n[^2]: Jaws (novel)\n",
+            "Jaws is a novel by Peter Benchley [1].\n\n",
+        ),
+        (
+            "Jaws is a novel by Peter Benchley [2].\nSources: [1], [2]",
+            "Jaws is a novel by Peter Benchley [1].\n",
+        ),
+        ("- **Author:** Peter Benchley wrote Jaws [2]", "- **Author:** Peter Benchley wrote Jaws [1]"),
+        ("Jaws is a novel by Peter Benchley [[", "Jaws is a novel by Peter Benchley [1]"),
+    ],
+    ids=[
+        "comma",
+        "and",
+        "parentheses",
+        "according-to",
+        "source-label",
+        "according-to-at-the-end",
+        "according-to-a-wrong-source",
+        "link-with-parentheses",
+        "footnote-definition",
+        "sources-line",
+        "bold-label",
+        "cut-inside-a-marker",
+    ],
+)
+def test_markers_that_cite_together_or_stand_as_words(reply: str, shown: str) -> None:
+    out, _ = run([reply], {1: JAWS, 2: JAWS_NOVEL})
+    assert out == shown
