@@ -29,7 +29,7 @@ from .graph import PlanAction
 from .llm.base import ChatModel, LLMError, ModelRequest
 from .search.base import SearchEngine, SearchError, SearchHit
 
-Reply = str | list[str] | Exception
+Reply = str | list[str | Exception] | Exception  # an exception in a list is raised at that point
 Handler = Callable[[ModelRequest], Reply | Awaitable[Reply]]
 
 
@@ -106,6 +106,8 @@ class ScriptedModel(ChatModel):
             for piece in pieces:
                 if self.piece_delay:
                     await asyncio.sleep(self.piece_delay)
+                if isinstance(piece, BaseException):
+                    raise piece  # a stream that fails after some text
                 yield piece
         finally:
             self.active -= 1

@@ -50,6 +50,17 @@ class LLMError(RuntimeError):
     """A model call failed for good (after retries); the message says why in one line."""
 
 
+class ReplyTruncated(LLMError):
+    """The model stopped at its token limit before it finished; the text it gave was passed on.
+
+    Raised after the last piece, so a streaming caller keeps what it showed and says the answer is
+    cut; ``complete`` returns the text (a parser decides whether it is usable).
+    """
+
+
+TRUNCATED = "the model stopped at its token limit before it finished (MINDSEARCH_MAX_TOKENS)"
+
+
 class ContextLengthError(LLMError):
     """The prompt does not fit the model's context: shorten it (fewer passages) and try once more.
 
@@ -112,7 +123,13 @@ class ChatModel(ABC):
     ) -> str:
         # the whole reply is wanted anyway, so its start can wait for a </think> that has no <think>
         request = ModelRequest(list(messages), schema, list(stop or []), max_tokens)
-        return "".join([part async for part in self._text(request, hold=True)])
+        parts: list[str] = []
+        try:
+            async for part in self._text(request, hold=True):
+                parts.append(part)
+        except ReplyTruncated:
+            pass  # a JSON object followed by rambling is still a JSON object
+        return "".join(parts)
 
     def _text(self, request: ModelRequest, *, hold: bool) -> AsyncIterator[str]:
         return strip_think(self._stream(request), hold=hold, on_bare_close=self._learn_opens_in_think)
@@ -403,7 +420,8 @@ async def stream_from_thread(pieces: Callable[[], Iterator[str]]) -> AsyncIterat
                 if piece:
                     loop.call_soon_threadsafe(queue.put_nowait, piece)
         except Exception as exc:  # the backend's own errors reach the caller as LLMError
-            loop.call_soon_threadsafe(queue.put_nowait, LLMError(f"{type(exc).__name__}: {exc}"))
+            error = exc if isinstance(exc, LLMError) else LLMError(f"{type(exc).__name__}: {exc}")
+            loop.call_soon_threadsafe(queue.put_nowait, error)
         finally:
             loop.call_soon_threadsafe(queue.put_nowait, _THREAD_DONE)
 

@@ -20,7 +20,15 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 from ..settings import Settings
-from .base import ChatModel, LLMError, ModelRequest, completion_prompt, stream_from_thread
+from .base import (
+    TRUNCATED,
+    ChatModel,
+    LLMError,
+    ModelRequest,
+    ReplyTruncated,
+    completion_prompt,
+    stream_from_thread,
+)
 
 
 def default_model_path(data_dir: Path) -> Path:
@@ -143,11 +151,13 @@ class LlamaCppModel(ChatModel):
         started = time.perf_counter()
         first = 0.0
         generated = 0
+        finish = None
         for chunk in self._generate(request):
             if not first:
                 first = time.perf_counter()
             generated += 1
             choice = chunk["choices"][0]
+            finish = choice.get("finish_reason") or finish
             text = choice.get("text") if "text" in choice else (choice.get("delta") or {}).get("content")
             if text:
                 yield text
@@ -157,6 +167,8 @@ class LlamaCppModel(ChatModel):
         self.stats["prompt_seconds"] += (first or ended) - started
         self.stats["tokens"] += max(generated - 1, 0)  # the first token's time is in the prompt time
         self.stats["seconds"] += ended - (first or ended)
+        if finish == "length" and generated > 1:
+            raise ReplyTruncated(TRUNCATED)
 
     async def _stream(self, request: ModelRequest) -> AsyncIterator[str]:
         async with self._lock:  # one llama.cpp context: one generation at a time

@@ -28,10 +28,12 @@ import aiohttp
 
 from ..settings import Settings
 from .base import (
+    TRUNCATED,
     ChatModel,
     ContextLengthError,
     LLMError,
     ModelRequest,
+    ReplyTruncated,
     completion_prompt,
     is_context_overflow,
 )
@@ -415,6 +417,11 @@ class _Reply:
         if self.finish_reason == "length" and not self.anything:
             raise ContextLengthError("the prompt left no room for a reply (finish_reason 'length', no text)")
 
+    def check_complete(self) -> None:
+        """After the text has gone out: a reply cut at the token limit is said to be cut."""
+        if self.finish_reason == "length":
+            raise ReplyTruncated(TRUNCATED)
+
 
 async def _read_sse(response: aiohttp.ClientResponse) -> AsyncIterator[str]:
     """Answer text from an SSE stream (or from a plain JSON reply, for servers that ignore ``stream``)."""
@@ -432,6 +439,7 @@ async def _read_sse(response: aiohttp.ClientResponse) -> AsyncIterator[str]:
         reply.check_end()
         if text:
             yield text
+        reply.check_complete()
         return
     done = False
     async for payload in _sse_payloads(response):
@@ -453,6 +461,7 @@ async def _read_sse(response: aiohttp.ClientResponse) -> AsyncIterator[str]:
     tail = reply.tail()
     if tail:
         yield tail
+    reply.check_complete()
 
 
 async def _sse_payloads(response: aiohttp.ClientResponse) -> AsyncIterator[str]:
