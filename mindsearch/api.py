@@ -26,30 +26,18 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from . import __version__
 from . import events as ev
 from .citations import reference_list
+from .options import RunOptions
 from .run import MindSearch
 from .sessions import SessionStore
-from .settings import KNOWN_ENGINES, Settings
+from .settings import Settings
 from .state import RunState
 
 MODEL_ID = "mindsearch"
-DEPTHS: dict[str, dict[str, int]] = {"quick": {"max_nodes": 1, "max_rounds": 1}, "normal": {}, "deep": {}}
 
 
-# --- request and response bodies -------------------------------------------------------------------
-class SearchOptions(BaseModel):
-    """What one request may change, within the bounds the server's settings allow."""
-
-    model_config = ConfigDict(extra="forbid")
-    engines: list[Literal["local", "duckduckgo", "searxng", "brave", "serper", "tavily"]] | None = Field(
-        None, min_length=1, max_length=len(KNOWN_ENGINES)
-    )
-    language: Literal["auto", "en", "zh"] | None = None
-    depth: Literal["quick", "normal", "deep"] | None = Field(
-        None, description="quick: one sub-question, one round; normal: the server's limits; deep: the same."
-    )
-    max_nodes: int | None = Field(None, ge=1, description="At most the server's max_nodes.")
-    max_rounds: int | None = Field(None, ge=1, description="At most the server's max_rounds.")
-    pages_per_node: int | None = Field(None, ge=0, description="At most the server's pages_per_node.")
+class SearchOptions(RunOptions):
+    """What one request may change: the per-run options, each at most the server's own setting, and
+    only engines the server has enabled. Anything else is refused (422), never ignored."""
 
 
 class SearchRequest(BaseModel):
@@ -153,31 +141,34 @@ class Server:
             )
         return question
 
-    def options(self, requested: SearchOptions | None) -> dict[str, Any]:
-        """Per-request settings, refused (422) when they pass the server's bounds."""
+    def options(self, requested: SearchOptions | None) -> RunOptions:
+        """Per-request options, refused (422) when they pass the server's bounds."""
         if requested is None:
-            return {}
+            return RunOptions()
         s = self.settings
-        changes: dict[str, Any] = dict(DEPTHS[requested.depth]) if requested.depth else {}
-        for name in ("max_nodes", "max_rounds", "pages_per_node"):
-            value = getattr(requested, name)
-            if value is not None:
-                bound = getattr(s, name)
-                if value > bound:
-                    raise HTTPException(422, f"settings.{name} may be at most {bound} on this server")
-                changes[name] = value
-        if requested.language:
-            changes["language"] = requested.language
-        if requested.engines:
-            changes["engines"] = list(requested.engines)
+        for name, value in requested.changes().items():
+            if name == "engines":
+                extra = [e for e in value if e not in s.engines]
+                if extra:
+                    raise HTTPException(
+                        422,
+                        f"settings.engines: {', '.join(extra)} not enabled on this server "
+                        f"(it searches {', '.join(s.engines)})",
+                    )
+            elif name in ("language",):
+                continue
+            elif name.startswith("citation_"):
+                continue  # stricter or looser checks cost the server nothing
+            elif value > getattr(s, name):
+                raise HTTPException(422, f"settings.{name} may be at most {getattr(s, name)} on this server")
         try:
-            s.with_changes(**changes)
+            requested.apply(s)
         except ValidationError as exc:
             raise HTTPException(422, "; ".join(str(e["msg"]) for e in exc.errors())) from exc
-        return changes
+        return requested
 
     async def events(
-        self, question: str, history: list[tuple[str, str]], options: dict[str, Any], session: str | None
+        self, question: str, history: list[tuple[str, str]], options: RunOptions, session: str | None
     ) -> AsyncIterator[ev.Event]:
         """The engine's events; the finished turn is stored in the session, as the standalone question."""
         standalone = question
@@ -352,7 +343,7 @@ def create_app(settings: Settings | None = None, *, engine: MindSearch | None = 
         if session and not history:
             history = server.sessions.history(session)
         release = server.reserve()
-        events = server.events(question, history, {}, session)
+        events = server.events(question, history, RunOptions(), session)
         return EventStreamResponse((sse(event) async for event in events), release)
 
     @app.get("/v1/models")
@@ -368,7 +359,7 @@ def create_app(settings: Settings | None = None, *, engine: MindSearch | None = 
         question, history = split_chat(body.messages)
         question = server.check_question(question)
         release = server.reserve()
-        events = server.events(question, history, {}, None)
+        events = server.events(question, history, RunOptions(), None)
         completion_id = f"chatcmpl-{uuid.uuid4().hex}"
         if body.stream:
             return EventStreamResponse(openai_chunks(events, completion_id), release)

@@ -64,6 +64,7 @@ class Node:
     depends_on: list[str]
     state: NodeState = NodeState.WAITING
     answer: str = ""
+    short_answer: str = ""  # a few words: what ``#k`` in a dependent sub-question becomes
     error: str | None = None
     sources: list[str] = field(default_factory=list)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -20,7 +20,8 @@ from pydantic import ValidationError
 from . import events as ev
 from .citations import Dropped, reference_list, strip_markers
 from .graph import Node, NodeState, PlanAction, PlanError, QuestionGraph, SubQuestion
-from .llm.base import ChatModel, LLMError
+from .llm.base import TRUNCATED, ChatModel, LLMError, ReplyTruncated
+from .options import OptionsError, RunOptions, describe, run_options
 from .planner import Planner, PlanOutcome
 from .plugins import ENGINES, make_model
 from .prompts import render
@@ -134,15 +135,16 @@ class MindSearch:
         question: str,
         history: History | None = None,
         *,
-        options: dict[str, Any] | None = None,
+        options: RunOptions | Mapping[str, Any] | None = None,
         plan: list[SubQuestion] | None = None,
     ) -> AsyncIterator[ev.Event]:
-        """Events of one run, ending with ``done``. Close or cancel the iterator to stop the run.
+        """Events of one run, ending with exactly one ``done``. Close or cancel the iterator to stop it.
 
-        ``options`` changes settings for this run only (``{"engines": ["local"], "max_nodes": 4}``);
-        invalid options end the run with a fatal ``error`` event that says why. ``plan`` skips the
-        planner with a fixed graph (evaluation with a gold decomposition); ``#k`` in a sub-question
-        stands for the answer of ``qk``.
+        ``options`` (a ``RunOptions``, or a mapping of its fields: ``{"engines": ["local"],
+        "max_nodes": 4}``) changes this run only; anything that is not a per-run option, or is
+        invalid, ends the run with a fatal ``error`` event that says why. ``plan`` skips the planner
+        with a fixed graph (evaluation with a gold decomposition); ``#k`` in a sub-question stands for
+        the short answer of ``qk``.
         """
         queue: asyncio.Queue[Any] = asyncio.Queue()
         task = asyncio.create_task(self._guarded_run(question, history, options, plan, queue.put_nowait))
@@ -166,7 +168,7 @@ class MindSearch:
         question: str,
         history: History | None = None,
         *,
-        options: dict[str, Any] | None = None,
+        options: RunOptions | Mapping[str, Any] | None = None,
         plan: list[SubQuestion] | None = None,
     ) -> Answer:
         """Run to the end and return the answer with its references (and every event, for inspection)."""
@@ -182,29 +184,76 @@ class MindSearch:
         self,
         question: str,
         history: History | None,
-        options: dict[str, Any] | None,
+        options: RunOptions | Mapping[str, Any] | None,
         plan: list[SubQuestion] | None,
-        emit: Any,
+        emit: Callable[[Any], None],
     ) -> None:
+        """One run under the one failure policy: whatever fails, finished work reaches the answer,
+        ``ok`` is true only for a complete answer, and exactly one ``done`` ends the stream."""
         started = time.monotonic()
+        out = _Once(emit)
+        run: _Run | None = None
         try:
             try:
-                settings = self.settings.with_changes(**options) if options else self.settings
-            except ValidationError as exc:
-                message = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-                emit(ev.Error(stage="settings", message=f"invalid options: {message}", fatal=True))
-                emit(ev.Done(answer="", references=[], nodes=[], seconds=0.0, ok=False))
+                chosen = run_options(options)
+                settings = chosen.apply(self.settings)
+            except (OptionsError, ValidationError) as exc:
+                message = describe(exc) if isinstance(exc, ValidationError) else str(exc)
+                out.refuse(f"invalid options: {message}", "settings", started)
                 return
-            run = _Run(self, settings, question, _turns(history), emit, started)
+            run = _Run(self, settings, question, _turns(history), out, started)
             run.fixed_plan = plan
+            run.depth = chosen.depth or "normal"
             await run.run()
         except asyncio.CancelledError:
-            raise
+            if _really_cancelled():
+                raise
+            out(ev.Error(stage="run", message="a step was cancelled from inside the run", fatal=False))
+            if run is not None:
+                await run.salvage()
         except Exception as exc:  # a bug or a part that could not start: said once, never a traceback
-            emit(ev.Error(stage="run", message=f"{type(exc).__name__}: {exc}", fatal=True))
-            emit(ev.Done(answer="", references=[], nodes=[], seconds=time.monotonic() - started, ok=False))
+            out(ev.Error(stage="run", message=f"{type(exc).__name__}: {exc}"[:500], fatal=run is None))
+            if run is not None:
+                await run.salvage()
         finally:
+            if not out.done:
+                out.finish(ev.Done(answer="", references=[], nodes=[], seconds=_since(started), ok=False))
             emit(_END)
+
+
+def _really_cancelled() -> bool:
+    """Whether this task is being cancelled, rather than a CancelledError escaping from a step."""
+    task = asyncio.current_task()
+    cancelling = getattr(task, "cancelling", None)
+    return cancelling is None or cancelling() > 0  # before Python 3.11: assume it is real
+
+
+def _since(started: float) -> float:
+    return round(time.monotonic() - started, 3)
+
+
+class _Once:
+    """The run's output: passes events on, and lets exactly one ``done`` through."""
+
+    def __init__(self, emit: Callable[[Any], None]) -> None:
+        self._emit = emit
+        self.done = False
+
+    def __call__(self, event: ev.Event) -> None:
+        if isinstance(event, ev.Done):
+            self.finish(event)
+        elif not self.done:
+            self._emit(event)
+
+    def finish(self, event: ev.Done) -> None:
+        if not self.done:
+            self.done = True
+            self._emit(event)
+
+    def refuse(self, message: str, stage: str, started: float) -> None:
+        """A run that cannot start: one fatal error, then ``done`` with no answer."""
+        self(ev.Error(stage=stage, message=message, fatal=True))  # type: ignore[arg-type]
+        self.finish(ev.Done(answer="", references=[], nodes=[], seconds=_since(started), ok=False))
 
 
 def _turns(history: History | None) -> list[tuple[str, str]]:
@@ -247,7 +296,7 @@ class _Run:
         settings: Settings,
         question: str,
         history: list[tuple[str, str]],
-        emit: Any,
+        emit: _Once,
         started: float,
     ) -> None:
         self.engine = engine
@@ -259,22 +308,32 @@ class _Run:
         self.results: dict[str, NodeResult] = {}
         self.graph = QuestionGraph(self.settings.max_nodes)
         self.fixed_plan: list[SubQuestion] | None = None
+        self.depth = "normal"
+        self.ctx: RunContext | None = None
+        self.incomplete: list[str] = []  # why the answer is not complete, if it is not
 
     async def run(self) -> None:
         s = self.settings
         if not self.question:
-            return self._refuse("the question is empty")
+            return self.emit.refuse("the question is empty", "settings", self.started)
         if len(self.question) > s.max_question_chars:
-            return self._refuse(
+            return self.emit.refuse(
                 f"the question has {len(self.question)} characters; the limit is {s.max_question_chars} "
-                "(MINDSEARCH_MAX_QUESTION_CHARS)"
+                "(MINDSEARCH_MAX_QUESTION_CHARS)",
+                "settings",
+                self.started,
             )
+        if self.fixed_plan is not None:
+            try:
+                QuestionGraph(s.max_nodes).check(self.fixed_plan)
+            except PlanError as exc:
+                return self.emit.refuse(f"the given plan is invalid: {exc}", "plan", self.started)
         language = s.language if s.language != "auto" else detect_language(self.question)
         model, style = self.engine.model, self.engine.style
         try:
             await model.ready()
         except LLMError as exc:
-            return self._refuse(str(exc), stage="llm")
+            return self.emit.refuse(str(exc), "llm", self.started)
         self.ctx = RunContext(
             settings=s,
             model=model,
@@ -303,25 +362,32 @@ class _Run:
         self.planner = Planner(
             model, style=style, language=language, max_rounds=s.max_rounds, max_tokens=s.max_tokens
         )
+        if self.depth == "quick" and self.fixed_plan is None:
+            self.fixed_plan = [SubQuestion(id="q1", question=self.question)]
         try:
             await asyncio.wait_for(self._schedule(), s.total_timeout)
         except asyncio.TimeoutError:
-            self.emit(
-                ev.Error(
-                    stage="run",
-                    message=f"the {s.total_timeout:g} s limit for the question was reached "
-                    "(MINDSEARCH_TOTAL_TIMEOUT); answering from what is known",
-                )
+            self._stop_unfinished(
+                f"the {s.total_timeout:g} s limit for the question was reached "
+                "(MINDSEARCH_TOTAL_TIMEOUT); answering from what is known",
+                "stopped at the question's time limit",
             )
-            for node in self.graph.nodes:
-                if not node.finished:
-                    self._fail(
-                        node,
-                        "stopped at the question's time limit"
-                        if node.state is NodeState.RUNNING
-                        else "not started before the question's time limit",
-                    )
+        except asyncio.CancelledError:
+            if _really_cancelled():
+                raise
+            self._stop_unfinished("a step was cancelled from inside the run", "cancelled")
+        except Exception as exc:  # a bug in scheduling: what is finished is still answered
+            self._stop_unfinished(f"the search stopped early: {type(exc).__name__}: {exc}"[:500], "stopped")
         await self._write()
+
+    def _stop_unfinished(self, message: str, why: str) -> None:
+        """The search is over before its end: say why, and fail what did not finish."""
+        self.incomplete.append(message)
+        self.emit(ev.Error(stage="run", message=message))
+        for node in self.graph.nodes:
+            if not node.finished:
+                started = node.state is NodeState.RUNNING
+                self._fail(node, why if started else f"not started: {why}")
 
     async def _standalone(
         self, model: ChatModel, style: Literal["chat", "base"], language: Literal["en", "zh"]
@@ -341,26 +407,15 @@ class _Run:
             return self.question
         return rewritten
 
-    def _refuse(self, message: str, stage: str = "settings") -> None:
-        self.emit(ev.Error(stage=stage, message=message, fatal=True))  # type: ignore[arg-type]
-        self.emit(
-            ev.Done(answer="", references=[], nodes=[], seconds=time.monotonic() - self.started, ok=False)
-        )
-
     # -- scheduling ------------------------------------------------------------------------------------
     async def _schedule(self) -> None:
         s = self.settings
         running: dict[asyncio.Task[None], Node] = {}
-        planner_task: asyncio.Task[Any] | None = None
+        planner_task: asyncio.Task[PlanOutcome] | None = None
         rounds = 0
         finished_at_round = -1
         planning_done = False
         if self.fixed_plan is not None:  # a given plan: no planner rounds at all
-            try:
-                self.graph.check(self.fixed_plan)
-            except PlanError as exc:
-                self.emit(ev.Error(stage="plan", message=f"the given plan is invalid: {exc}", fatal=True))
-                return
             planning_done = self._apply_plan(PlanOutcome(PlanAction(add=self.fixed_plan, finish=True)), 1)
             rounds = 1
         try:
@@ -374,9 +429,7 @@ class _Run:
                 ):
                     rounds += 1
                     finished_at_round = finished_count
-                    planner_task = asyncio.create_task(
-                        self.planner.plan(self.question, self.graph, rounds, self.history_text)
-                    )
+                    planner_task = asyncio.create_task(self._plan_round(rounds))
                 for node in self.graph.ready():
                     if len(running) >= s.max_concurrency:
                         break
@@ -392,28 +445,49 @@ class _Run:
                 for task in done:
                     if task is planner_task:
                         planner_task = None
-                        planning_done = self._apply_plan(task.result(), rounds) or rounds >= s.max_rounds
+                        outcome = (
+                            PlanOutcome(None, "the planner round was cancelled")
+                            if task.cancelled()
+                            else task.result()
+                        )
+                        planning_done = self._apply_plan(outcome, rounds) or rounds >= s.max_rounds
                     else:
-                        running.pop(task)
+                        node = running.pop(task)
+                        if not node.finished:  # cancelled from inside, or a bug past the node's guard
+                            self._fail(node, "the search of this sub-question was cancelled")
         finally:
             pending = [*running, *([planner_task] if planner_task else [])]
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
 
-    def _apply_plan(self, outcome: Any, round_no: int) -> bool:
+    async def _plan_round(self, round_no: int) -> PlanOutcome:
+        """One planner round; any failure is an outcome with an error, never an exception."""
+        try:
+            return await self.planner.plan(self.question, self.graph, round_no, self.history_text)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            return PlanOutcome(None, f"the planner failed: {type(exc).__name__}: {exc}"[:500])
+
+    def _apply_plan(self, outcome: PlanOutcome, round_no: int) -> bool:
         """Add the planner's nodes; True when planning is over."""
-        action: PlanAction | None = outcome.action
+        action = outcome.action
         if action is None:
             self.emit(ev.Error(stage="plan", message=outcome.error or "the planner failed"))
             if len(self.graph) == 0:  # nothing planned at all: search the question itself
                 action = PlanAction(add=[SubQuestion(id="q1", question=self.question)], finish=True)
                 note = "the planner failed; searching the question itself"
-            else:
+            else:  # the plan is cut short: what is planned is answered, but it may not be all
+                self.incomplete.append(outcome.error or "the planner failed")
                 return True
         else:
             note = outcome.note
-        added = self.graph.add(action.add)
+        try:
+            added = self.graph.add(action.add)
+        except PlanError as exc:  # checked by the planner already; a plan that changed under it
+            self.emit(ev.Error(stage="plan", message=f"the plan could not be added: {exc}"))
+            return True
         self.emit(
             ev.Plan(
                 round=round_no,
@@ -425,6 +499,7 @@ class _Run:
         return action.finish
 
     async def _run_node(self, node: Node) -> None:
+        assert self.ctx is not None
         parents = self.graph.parents(node.id)
         try:
             result = await asyncio.wait_for(Searcher(self.ctx).run(node, parents), self.settings.node_timeout)
@@ -437,10 +512,20 @@ class _Run:
         except Exception as exc:  # one node's bug must not take the others down
             self._fail(node, f"{type(exc).__name__}: {exc}")
         else:
-            node.state, node.answer = NodeState.DONE, result.answer
+            node.state, node.answer, node.short_answer = NodeState.DONE, result.answer, result.short_answer
             self.results[node.id] = result
+            if result.truncated:
+                message = f"the answer was cut short: {TRUNCATED}"
+                self.incomplete.append(message)
+                self.emit(ev.Error(stage="node", node_id=node.id, message=message))
             self.emit(
-                ev.NodeDone(node_id=node.id, ok=True, answer=result.answer, references=result.references)
+                ev.NodeDone(
+                    node_id=node.id,
+                    ok=True,
+                    answer=result.answer,
+                    references=result.references,
+                    short_answer=result.short_answer,
+                )
             )
 
     def _fail(self, node: Node, error: str) -> None:
@@ -450,6 +535,9 @@ class _Run:
 
     # -- writing ---------------------------------------------------------------------------------------
     async def _write(self) -> None:
+        """The final answer, then ``references`` and ``done``. Whatever fails here, the finished node
+        answers are still given (cited), and ``ok`` says whether the answer is complete."""
+        assert self.ctx is not None
         ctx = self.ctx
 
         def dropped(d: Dropped) -> None:
@@ -463,28 +551,57 @@ class _Run:
             async for piece in writer.write(self.question, draft, self.history_text, failures):
                 parts.append(piece)
                 self.emit(ev.AnswerDelta(text=piece))
-        except LLMError as exc:
-            self.emit(ev.Error(stage="answer", message=f"the final answer could not be written: {exc}"))
-            if not parts and draft.answers:  # fall back to the sub-answers themselves, still cited
-                text = "\n".join(answer for _node, answer in draft.answers)
-                async for piece in writer.checked(_replay(text), draft):
-                    parts.append(piece)
-                    self.emit(ev.AnswerDelta(text=piece))
+        except asyncio.CancelledError:
+            if _really_cancelled():
+                raise
+            parts = await self._writer_failed("the writer was cancelled", writer, draft, parts)
+        except ReplyTruncated:
+            self.incomplete.append(TRUNCATED)
+            self.emit(ev.Error(stage="answer", message=f"the final answer was cut short: {TRUNCATED}"))
+        except Exception as exc:  # LLMError, or a bug: the answer falls back, it is not lost
+            reason = str(exc) if isinstance(exc, LLMError) else f"{type(exc).__name__}: {exc}"
+            parts = await self._writer_failed(reason, writer, draft, parts)
         references = writer.registry.references()
         self.emit(ev.References(references=references))
         nodes = [
             ev.PlannedNode(id=n.id, question=n.question, depends_on=n.depends_on) for n in self.graph.nodes
         ]
-        ok = bool(draft.answers)
+        complete = bool(draft.answers) and not failures and not self.incomplete
         self.emit(
             ev.Done(
                 answer="".join(parts).strip(),
                 references=references,
                 nodes=nodes,
-                seconds=round(time.monotonic() - self.started, 3),
-                ok=ok,
+                seconds=_since(self.started),
+                ok=complete,
             )
         )
+
+    async def _writer_failed(self, reason: str, writer: Writer, draft: Any, parts: list[str]) -> list[str]:
+        """The writer stopped: keep what it wrote; with nothing written, give the cited sub-answers."""
+        self.incomplete.append(reason)
+        self.emit(ev.Error(stage="answer", message=f"the final answer could not be written: {reason}"[:500]))
+        if "".join(parts).strip() or not draft.answers:
+            return parts
+        text = "\n".join(answer for _node, answer in draft.answers)
+        async for piece in writer.checked(_replay(text), draft):
+            parts.append(piece)
+            self.emit(ev.AnswerDelta(text=piece))
+        return parts
+
+    async def salvage(self) -> None:
+        """After an unexpected failure: an answer from the finished sub-questions, with no model call."""
+        if self.emit.done:
+            return
+        answers = [strip_markers(n.answer).strip() for n in self.graph.nodes if n.state is NodeState.DONE]
+        text = "\n".join(a for a in answers if a)
+        if text:
+            self.emit(ev.AnswerDelta(text=text))
+        nodes = [
+            ev.PlannedNode(id=n.id, question=n.question, depends_on=n.depends_on) for n in self.graph.nodes
+        ]
+        self.emit(ev.References(references=[]))
+        self.emit(ev.Done(answer=text, references=[], nodes=nodes, seconds=_since(self.started), ok=False))
 
 
 async def _replay(text: str) -> AsyncIterator[str]:

@@ -17,12 +17,16 @@ from pydantic import BaseModel, Field, ValidationError
 from . import events as ev
 from .citations import CitationStream, Registry, Source, strip_markers
 from .graph import Node
-from .llm.base import ChatModel, LLMError, extract_json
+from .llm.base import ChatModel, ContextLengthError, LLMError, ReplyTruncated, extract_json
 from .prompts import render
 from .search.base import SearchEngine, SearchError, SearchHit
+from .search.breaker import CircuitBreaker, breaker_for
 from .settings import Settings
-from .text import BM25, chunk, quoted, similarity, split_sentences
+from .short_answer import ShortAnswerLine, guess
+from .text import BM25, chunk, quoted, similarity
 from .web.cache import Cache
+from .web.coalesce import Coalescer
+from .web.cpu import run_cpu
 from .web.extract import Extractor
 from .web.fetch import BlockedURL, Fetcher, FetchError
 
@@ -49,8 +53,12 @@ class RunContext:
     language: Literal["en", "zh"]
     emit: Emit
     pages_left: int = 0
-    failed_engines: set[str] = field(default_factory=set)
     sources: dict[str, Source] = field(default_factory=dict)  # every source read in this run, by key
+    # sibling nodes share searches and page reads: one request, and one page-budget unit, for both
+    searches: Coalescer[tuple[str, str, int], _Searched] = field(default_factory=Coalescer)
+    pages: Coalescer[str, _Page] = field(default_factory=Coalescer)  # every page read in this run, by key
+    pages_taken: set[str] = field(default_factory=set)  # pages counted against ``pages_left``
+    engines_reported: set[str] = field(default_factory=set)  # engines whose failure the run has told
 
 
 @dataclass
@@ -58,6 +66,8 @@ class NodeResult:
     answer: str
     references: list[ev.Reference]
     sources: list[Source]
+    short_answer: str = ""  # a few words, no citations: what dependent sub-questions are given
+    truncated: bool = False  # the model stopped at its token limit: the answer may be cut short
 
 
 @dataclass
@@ -73,13 +83,16 @@ class Searcher:
         self.settings = ctx.settings
 
     async def run(self, node: Node, parents: list[Node]) -> NodeResult:
-        node.question = resolve_references(node.question, parents)
+        rewritten = resolve_references(node.question, parents)
+        if rewritten != node.question:
+            self.ctx.emit(ev.NodeRewritten(node_id=node.id, question=rewritten, was=node.question))
+            node.question = rewritten
         context = parent_context(parents, self.ctx.style, self.ctx.language)
         queries = await self.write_queries(node, context)
         self.ctx.emit(ev.Queries(node_id=node.id, queries=queries))
         hits = await self.search_all(node, queries)
         documents = await self.read(node, hits)
-        sources = self.select_passages(node, queries, documents)
+        sources = await self.select_passages(node, queries, documents)
         self.ctx.emit(
             ev.Sources(
                 node_id=node.id,
@@ -122,8 +135,7 @@ class Searcher:
 
     # -- search ------------------------------------------------------------------------------------
     async def search_all(self, node: Node, queries: list[str]) -> list[SearchHit]:
-        engines = [e for e in self.ctx.engines if e.name not in self.ctx.failed_engines]
-        jobs = [(query, engine) for query in queries for engine in engines]
+        jobs = [(query, engine) for query in queries for engine in self.ctx.engines]
         results = await asyncio.gather(*(self._search_one(node, q, e) for q, e in jobs))
         # reciprocal-rank fusion over every (query, engine) list, deduped by normalised URL
         scores: dict[str, float] = {}
@@ -136,31 +148,23 @@ class Searcher:
         return [best[key] for key in ordered]
 
     async def _search_one(self, node: Node, query: str, engine: SearchEngine) -> list[SearchHit]:
-        cache_key = f"{engine.name}\x00{query}\x00{self.settings.results_per_query}"
+        limit = self.settings.results_per_query
+        cache_key = f"{engine.name}\x00{query}\x00{limit}"
         cached = self.ctx.cache.get("search", cache_key) if engine.is_web else None
         if cached is not None:
             hits = [SearchHit(**row) for row in cached]
         else:
-            try:
-                hits = await asyncio.wait_for(
-                    engine.search(query, limit=self.settings.results_per_query), self.settings.search_timeout
-                )
-            except Exception as exc:  # SearchError, a timeout, or a bug in an engine: this engine is out
-                if isinstance(exc, asyncio.TimeoutError) or not str(exc):
-                    message = f"{engine.name}: no answer within {self.settings.search_timeout:g} s"
-                elif isinstance(exc, SearchError):
-                    message = str(exc)
-                else:
-                    message = f"{engine.name}: {type(exc).__name__}: {exc}"
-                message = message if len(message) <= 300 else message[:297] + "..."
-                if engine.name not in self.ctx.failed_engines:
-                    self.ctx.failed_engines.add(engine.name)
-                    others = [e.name for e in self.ctx.engines if e.name not in self.ctx.failed_engines]
-                    rest = f"; going on with {', '.join(others)}" if others else "; no engine is left"
-                    self.ctx.emit(ev.Error(stage="search", node_id=node.id, message=message + rest))
+            # the same query to the same engine from sibling nodes is asked once; failures are not kept,
+            # so a later node asks again (when the engine's breaker lets it)
+            searched, _shared = await self.ctx.searches.get(
+                (engine.name, query, limit),
+                lambda: self._ask_engine(engine, query, cache_key),
+                keep=lambda searched: searched.error is None,
+            )
+            if searched.error is not None:
+                self._engine_failed(node, engine, searched.error)
                 return []
-            if engine.is_web:
-                self.ctx.cache.put("search", cache_key, [hit.__dict__ for hit in hits])
+            hits = searched.hits
         self.ctx.emit(
             ev.SearchResults(
                 node_id=node.id,
@@ -174,81 +178,78 @@ class Searcher:
 
     # -- fetch and extract -------------------------------------------------------------------------
     async def read(self, node: Node, hits: list[SearchHit]) -> list[_Document]:
+        """The node's documents: local ones as they are, web pages fetched within the page budgets."""
         local = [h for h in hits if h.text is not None]
         web = [h for h in hits if h.text is None]
-        budget = min(self.settings.pages_per_node, self.ctx.pages_left)
-        to_fetch, rest = web[:budget], web[budget:]
-        self.ctx.pages_left -= len(to_fetch)
+        to_fetch: list[SearchHit] = []
+        for hit in web:
+            if len(to_fetch) >= self.settings.pages_per_node:
+                break
+            # a page another node of the run has read (or is reading) is shared, and costs no budget
+            if hit.key not in self.ctx.pages_taken:
+                if self.ctx.pages_left <= 0:
+                    continue
+                self.ctx.pages_taken.add(hit.key)
+                self.ctx.pages_left -= 1
+            to_fetch.append(hit)
         fetched = await asyncio.gather(*(self._read_page(node, hit) for hit in to_fetch))
         documents = [_Document(h, h.title, h.text or "") for h in local]
         documents += [doc for doc in fetched if doc is not None]
         # pages not fetched (over budget or failed) still contribute their snippets
         read_keys = {doc.hit.key for doc in documents}
-        documents += [
-            _Document(h, h.title, h.snippet)
-            for h in [*to_fetch, *rest]
-            if h.key not in read_keys and h.snippet
-        ]
+        documents += [_Document(h, h.title, h.snippet) for h in web if h.key not in read_keys and h.snippet]
         return documents
 
     async def _read_page(self, node: Node, hit: SearchHit) -> _Document | None:
-        cached = self.ctx.cache.get("page", hit.key)
-        if cached is not None and "error" in cached:
+        page, shared = await self.ctx.pages.get(hit.key, lambda: self._load_page(hit))
+        if page.error is not None:
             self.ctx.emit(
                 ev.PageRead(
                     node_id=node.id,
                     url=hit.url,
                     title=hit.title,
                     ok=False,
-                    cached=True,
-                    error=cached["error"],
+                    cached=page.cached or shared,
+                    error=page.error,
                 )
             )
             return None
-        if cached is not None:
-            self.ctx.emit(
-                ev.PageRead(
-                    node_id=node.id,
-                    url=hit.url,
-                    title=cached["title"],
-                    chars=len(cached["text"]),
-                    cached=True,
-                )
+        self.ctx.emit(
+            ev.PageRead(
+                node_id=node.id,
+                url=hit.url,
+                title=page.title,
+                chars=len(page.text),
+                cached=page.cached or shared,  # another node of the run fetched it
             )
-            return _Document(hit, cached["title"], cached["text"])
-        try:
-            page = await self.ctx.fetcher.fetch(hit.url)
-        except (FetchError, BlockedURL) as exc:
-            self._unreadable(node, hit, str(exc))
-            return None
-        try:
-            extracted = await asyncio.to_thread(self.ctx.extractor.extract, page.text, page.final_url)
-        except Exception as exc:  # a parser bug on one page must not fail the node
-            self._unreadable(node, hit, f"could not extract the text: {type(exc).__name__}: {exc}")
-            return None
-        title = extracted.title or hit.title
-        if not extracted.text.strip():
-            self._unreadable(node, hit, "no main text")
-            return None
-        self.ctx.cache.put("page", hit.key, {"title": title, "text": extracted.text})
-        self.ctx.emit(ev.PageRead(node_id=node.id, url=hit.url, title=title, chars=len(extracted.text)))
-        return _Document(hit, title, extracted.text)
+        )
+        return _Document(hit, page.title, page.text)
 
-    def _unreadable(self, node: Node, hit: SearchHit, error: str) -> None:
+    def _unreadable(self, hit: SearchHit, error: str) -> _Page:
         self.ctx.cache.put("page", hit.key, {"error": error}, ttl=self.settings.failure_ttl)
-        self.ctx.emit(ev.PageRead(node_id=node.id, url=hit.url, title=hit.title, ok=False, error=error))
+        return _Page(hit.title, "", error=error)
 
     # -- passages ----------------------------------------------------------------------------------
-    def select_passages(self, node: Node, queries: list[str], documents: list[_Document]) -> list[Source]:
-        """The passages most relevant to the sub-question, grouped by source, best source first."""
+    async def select_passages(
+        self, node: Node, queries: list[str], documents: list[_Document]
+    ) -> list[Source]:
+        """The passages most relevant to the sub-question, grouped by source, best source first.
+
+        Chunking and BM25 over a few MB of text take a while: they run in a worker thread, so other
+        nodes' streams are not stalled.
+        """
+        return await run_cpu(self.settings.cpu_threads, self._rank, node.question, queries, documents)
+
+    def _rank(self, question: str, queries: list[str], documents: list[_Document]) -> list[Source]:
+        """BM25 over the passages of every document, each document cut at ``max_page_chars``."""
         candidates: list[tuple[_Document, str]] = []
         for doc in documents:
-            for passage in chunk(doc.text, self.settings.passage_chars):
+            for passage in chunk(doc.text[: self.settings.max_page_chars], self.settings.passage_chars):
                 candidates.append((doc, passage))
         if not candidates:
             return []
         ranker = BM25(f"{doc.title}. {passage}" for doc, passage in candidates)
-        query = " ".join([node.question, *queries])
+        query = " ".join([question, *queries])
         scores = ranker.scores(query)
         order = sorted(range(len(candidates)), key=lambda i: -scores[i])
         chosen: dict[str, Source] = {}
@@ -269,10 +270,102 @@ class Searcher:
             taken += 1
         return list(chosen.values())
 
+    def _breaker(self, engine: SearchEngine) -> CircuitBreaker:
+        return breaker_for(engine, self.settings.engine_max_failures, self.settings.engine_retry_after)
+
+    async def _ask_engine(self, engine: SearchEngine, query: str, cache_key: str) -> _Searched:
+        """One query to one engine, through its circuit breaker; a failure is an outcome, not a raise."""
+        breaker = self._breaker(engine)
+        trial = breaker.state == "half-open"
+        if not breaker.allow():
+            when = (
+                f"for {breaker.retry_in():.0f} s"
+                if breaker.state == "open"
+                else "while a trial query tests it"
+            )
+            return _Searched(
+                error=f"{engine.name}: skipped {when} after {breaker.failures} failures in a row"
+            )
+        try:
+            hits = await asyncio.wait_for(
+                engine.search(query, limit=self.settings.results_per_query), self.settings.search_timeout
+            )
+        except asyncio.CancelledError:
+            if trial:
+                breaker.abandoned()
+            raise
+        except Exception as exc:  # SearchError, a timeout, or a bug in an engine
+            breaker.failed()
+            if isinstance(exc, asyncio.TimeoutError) or not str(exc):
+                message = f"{engine.name}: no answer within {self.settings.search_timeout:g} s"
+            elif isinstance(exc, SearchError):
+                message = str(exc)
+            else:
+                message = f"{engine.name}: {type(exc).__name__}: {exc}"
+            return _Searched(error=message if len(message) <= 300 else message[:297] + "...")
+        breaker.succeeded()
+        if engine.is_web:
+            self.ctx.cache.put("search", cache_key, [hit.__dict__ for hit in hits])
+        return _Searched(hits)
+
+    def _engine_failed(self, node: Node, engine: SearchEngine, message: str) -> None:
+        """Said once per run and engine; the breaker decides whether later nodes still ask it."""
+        if engine.name in self.ctx.engines_reported:
+            return
+        self.ctx.engines_reported.add(engine.name)
+        others = [e.name for e in self.ctx.engines if e is not engine and self._breaker(e).state != "open"]
+        rest = f"; going on with {', '.join(others)}" if others else "; no other engine is left"
+        self.ctx.emit(ev.Error(stage="search", node_id=node.id, message=message + rest))
+
+    async def _load_page(self, hit: SearchHit) -> _Page:
+        """Cache, else fetch and extract (in a worker thread); what every node wanting the page shares."""
+        cached = self.ctx.cache.get("page", hit.key)
+        if cached is not None and "error" in cached:
+            return _Page(hit.title, "", error=cached["error"], cached=True)
+        if cached is not None:
+            return _Page(cached["title"], cached["text"], cached=True)
+        try:
+            page = await self.ctx.fetcher.fetch(hit.url)
+        except (FetchError, BlockedURL) as exc:
+            return self._unreadable(hit, str(exc))
+        try:
+            extracted = await run_cpu(
+                self.settings.cpu_threads, self.ctx.extractor.extract, page.text, page.final_url
+            )
+        except Exception as exc:  # a parser bug on one page must not fail the node
+            return self._unreadable(hit, f"could not extract the text: {type(exc).__name__}: {exc}")
+        title = extracted.title or hit.title
+        text = extracted.text[: self.settings.max_page_chars]
+        if not text.strip():
+            return self._unreadable(hit, "no main text")
+        self.ctx.cache.put("page", hit.key, {"title": title, "text": text})
+        return _Page(title, text)
+
     # -- answer ------------------------------------------------------------------------------------
     async def answer(self, node: Node, context: str, sources: list[Source]) -> NodeResult:
+        """The cited answer. A prompt too long for the model's context is tried once more with half
+        the passages; a ``Short answer:`` line the model ends with is taken out of the text."""
         if not sources:
             raise NodeFailed("no search result could be read for this sub-question")
+        try:
+            return await self._answer(node, context, sources)
+        except ContextLengthError as exc:
+            fewer = _halve(sources)
+            if fewer is None:
+                raise NodeFailed(f"the passages do not fit the model's context: {exc}") from exc
+            self.ctx.emit(
+                ev.Error(
+                    stage="node",
+                    node_id=node.id,
+                    message="the passages did not fit the model's context; trying again with half of them",
+                )
+            )
+            try:
+                return await self._answer(node, context, fewer)
+            except ContextLengthError as again:
+                raise NodeFailed(f"the passages do not fit the model's context: {again}") from again
+
+    async def _answer(self, node: Node, context: str, sources: list[Source]) -> NodeResult:
         numbered = {i + 1: source for i, source in enumerate(sources)}
         passages = "\n".join(
             f"[{n}] {quoted(source.title)}: {quoted(' ... '.join(source.passages))}"
@@ -293,16 +386,24 @@ class Searcher:
             min_support=self.settings.citation_min_support,
             attach_support=self.settings.citation_attach_support,
             on_drop=lambda d: self.ctx.emit(
-                ev.CitationDropped(node_id=node.id, marker=d.marker, reason=d.reason)
-            ),  # type: ignore[arg-type]
+                ev.CitationDropped(node_id=node.id, marker=d.marker, reason=d.reason)  # type: ignore[arg-type]
+            ),
+            question=node.question,
         )
+        short = ShortAnswerLine()
         # a base model's few-shot answer is one line; what follows is the model inventing the next example
         stop = ["\n"] if self.ctx.style == "base" else None
-        async for piece in self.ctx.model.stream(messages, stop=stop, max_tokens=self.settings.max_tokens):
-            text = stream.feed(piece)
-            if text:
-                self.ctx.emit(ev.NodeAnswerDelta(node_id=node.id, text=text))
-        tail = stream.finish()
+        truncated = False
+        try:
+            async for piece in self.ctx.model.stream(
+                messages, stop=stop, max_tokens=self.settings.max_tokens
+            ):
+                text = stream.feed(short.feed(piece))
+                if text:
+                    self.ctx.emit(ev.NodeAnswerDelta(node_id=node.id, text=text))
+        except ReplyTruncated:
+            truncated = True  # what was written is kept; the run says the answer is cut
+        tail = stream.feed(short.finish()) + stream.finish()
         if tail:
             self.ctx.emit(ev.NodeAnswerDelta(node_id=node.id, text=tail))
         answer = stream.text.strip()
@@ -314,7 +415,20 @@ class Searcher:
             for passage in source.passages:
                 if passage not in pooled.passages:
                     pooled.passages.append(passage)
-        return NodeResult(answer, registry.references(), registry.sources)
+        brief = short.short or guess(answer, node.question)
+        return NodeResult(answer, registry.references(), registry.sources, brief, truncated)
+
+
+def _halve(sources: list[Source]) -> list[Source] | None:
+    """The better half of the passages (they come best first), or None when one is all there is."""
+    passages = [(s, p) for s in sources for p in s.passages]
+    if len(passages) <= 1:
+        return None
+    keep = passages[: len(passages) // 2]
+    fewer: dict[str, Source] = {}
+    for source, passage in keep:
+        fewer.setdefault(source.key, Source(source.key, source.title, source.url)).passages.append(passage)
+    return list(fewer.values())
 
 
 class NodeFailed(RuntimeError):
@@ -322,18 +436,14 @@ class NodeFailed(RuntimeError):
 
 
 def resolve_references(question: str, parents: list[Node]) -> str:
-    """Replace ``#k`` (MuSiQue-style decompositions: the answer of sub-question ``qk``) with that answer."""
-    answers = {p.id: first_sentence(strip_markers(p.answer)) for p in parents if p.answer}
+    """Replace ``#k`` (MuSiQue-style decompositions: the answer of sub-question ``qk``) with that
+    sub-question's short answer; a parent with none leaves ``#k`` as it is."""
+    answers = {p.id: p.short_answer for p in parents if p.short_answer}
 
     def replace(match: re.Match[str]) -> str:
         return answers.get(f"q{match.group(1)}", match.group(0))
 
     return re.sub(r"#(\d+)", replace, question)
-
-
-def first_sentence(text: str) -> str:
-    sentences = split_sentences(text)
-    return sentences[0].rstrip(".") if sentences else text
 
 
 def parent_context(parents: list[Node], style: Literal["chat", "base"], language: Literal["en", "zh"]) -> str:
@@ -345,3 +455,21 @@ def parent_context(parents: list[Node], style: Literal["chat", "base"], language
         answer = strip_markers(parent.answer).strip() or (f"({parent.error})" if parent.error else "(-)")
         lines.append(f"- {parent.question} {quoted(answer)}")
     return render("context", style=style, language=language, facts="\n".join(lines))[0].content
+
+
+@dataclass(frozen=True)
+class _Searched:
+    """One engine's answer to one query: hits, or why there are none."""
+
+    hits: list[SearchHit] = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class _Page:
+    """One page as the run read it (from the web or the cache), or why it could not be read."""
+
+    title: str
+    text: str
+    error: str | None = None
+    cached: bool = False

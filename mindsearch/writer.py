@@ -73,22 +73,35 @@ class Writer:
                 0
             ].content.strip()
             return
-        async for text in self.checked(self._pieces(question, draft, history), draft):
+        async for text in self.checked(self._pieces(question, draft, history), draft, question):
             yield text
 
-    async def checked(self, pieces: AsyncIterator[str], draft: Draft) -> AsyncIterator[str]:
-        """Pass model text through the citation checks; numbers come from ``self.registry``."""
+    async def checked(
+        self, pieces: AsyncIterator[str], draft: Draft, question: str = ""
+    ) -> AsyncIterator[str]:
+        """Pass model text through the citation checks; numbers come from ``self.registry``.
+
+        If the model fails mid-stream, the sentence held back for checking is still given (checked)
+        before the error goes on: text the reader was about to see is never lost.
+        """
         stream = CitationStream(
             draft.sources,
             self.registry,
             min_support=self.settings.citation_min_support,
             attach_support=self.settings.citation_attach_support,
             on_drop=self.on_drop,
+            question=question,
         )
-        async for piece in pieces:
-            text = stream.feed(piece)
-            if text:
-                yield text
+        try:
+            async for piece in pieces:
+                text = stream.feed(piece)
+                if text:
+                    yield text
+        except Exception:
+            tail = stream.finish()
+            if tail:
+                yield tail
+            raise
         tail = stream.finish()
         if tail:
             yield tail

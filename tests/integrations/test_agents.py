@@ -21,7 +21,7 @@ def reply(body: dict[str, Any]) -> Any:
         return plan_json(("q1", QUESTION, []))
     if kind == "queries":
         return '{"queries": ["The Exies", "Circus Diablo"]}'
-    return "The Exies were formed in 1997, before Circus Diablo [1]."
+    return "The Exies were formed in 1997 [1]."
 
 
 async def test_lagent_action_answers_with_citations(tmp_path: Path) -> None:
@@ -39,7 +39,7 @@ async def test_lagent_action_answers_with_citations(tmp_path: Path) -> None:
         await asyncio.to_thread(action.close)
     assert result.state == ActionStatusCode.SUCCESS, result.errmsg
     text = result.result[0]["content"]
-    assert text.startswith("The Exies were formed in 1997, before Circus Diablo [1].")
+    assert text.startswith("The Exies were formed in 1997 [1].")
     assert "[1] The Exies - doc://The_Exies" in text
     assert any(kind_of_body(r.body) == "plan" for r in llm.requests)
 
@@ -66,5 +66,5 @@ async def test_mcp_server_over_stdio_answers_with_references(tmp_path: Path) -> 
             result = await session.call_tool("search", {"question": QUESTION})
     assert [tool.name for tool in tools.tools] == ["search"]
     text = result.content[0].text  # type: ignore[union-attr]
-    assert text.startswith("The Exies were formed in 1997, before Circus Diablo [1].")
+    assert text.startswith("The Exies were formed in 1997 [1].")
     assert "[1] The Exies - https://en.wikipedia.org/wiki/The_Exies" in text

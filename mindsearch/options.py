@@ -1,0 +1,89 @@
+"""``RunOptions``: what one request or one call may change, and nothing else.
+
+The model, the prompt style, the fetcher and the cache belong to the engine (they are built once from
+its ``Settings``), so a per-run ``temperature`` or ``max_page_bytes`` could only be ignored. Rather than
+ignore it, a ``RunOptions`` refuses it with an error that names the setting: unknown fields are
+errors. The API takes the same type (422 on anything else) and bounds each number by the server's
+own setting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .settings import KNOWN_ENGINES, EngineName, Settings
+
+Depth = Literal["quick", "normal", "deep"]
+
+
+class RunOptions(BaseModel):
+    """Per-run options. Every field left unset keeps the engine's setting."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    engines: list[EngineName] | None = Field(
+        None, min_length=1, max_length=len(KNOWN_ENGINES), description="Search engines for this run."
+    )
+    language: Literal["auto", "en", "zh"] | None = Field(None, description="Answer language.")
+    depth: Depth | None = Field(
+        None,
+        description="quick: the question is searched as one sub-question, with no planner; "
+        "normal and deep: the planner splits it (deep is normal until research mode exists).",
+    )
+    max_nodes: int | None = Field(None, ge=1, le=100, description="Sub-questions in the graph.")
+    max_rounds: int | None = Field(None, ge=1, le=50, description="Planner rounds.")
+    max_concurrency: int | None = Field(None, ge=1, le=64, description="Sub-questions searched at once.")
+    queries_per_node: int | None = Field(None, ge=1, le=3, description="Queries per sub-question.")
+    results_per_query: int | None = Field(None, ge=1, le=50, description="Hits asked of each engine.")
+    pages_per_node: int | None = Field(None, ge=0, le=20, description="Pages read per sub-question.")
+    pages_per_question: int | None = Field(None, ge=0, le=500, description="Pages read per question.")
+    passages_per_node: int | None = Field(None, ge=1, le=40, description="Passages shown per sub-question.")
+    max_tokens: int | None = Field(None, ge=16, le=32768, description="Max tokens of one model reply.")
+    node_timeout: float | None = Field(None, gt=0, description="Seconds for one sub-question.")
+    total_timeout: float | None = Field(None, gt=0, description="Seconds for the whole question.")
+    citation_min_support: float | None = Field(None, ge=0.0, le=1.0, description="See Settings.")
+    citation_attach_support: float | None = Field(None, ge=0.0, le=1.0, description="See Settings.")
+
+    def changes(self) -> dict[str, Any]:
+        """The settings this run changes (depth is the run's own, not a setting)."""
+        return {k: v for k, v in self.model_dump(exclude={"depth"}).items() if v is not None}
+
+    def apply(self, settings: Settings) -> Settings:
+        """The engine's settings with this run's changes, validated together."""
+        changes = self.changes()
+        return settings.with_changes(**changes) if changes else settings
+
+
+class OptionsError(ValueError):
+    """Per-run options that cannot be honoured; the message says which and why, in one line."""
+
+
+def run_options(options: RunOptions | Mapping[str, Any] | None) -> RunOptions:
+    """Options given as a RunOptions or a plain mapping, validated; unknown names are refused."""
+    if options is None:
+        return RunOptions()
+    if isinstance(options, RunOptions):
+        return options
+    try:
+        return RunOptions.model_validate(dict(options))
+    except ValidationError as exc:
+        raise OptionsError(describe(exc)) from exc
+
+
+def describe(exc: ValidationError) -> str:
+    """A validation error as one line; an unknown field says it is not a per-run option."""
+    parts = []
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error["loc"]) or "options"
+        if error["type"] == "extra_forbidden":
+            hint = "it belongs to the engine's Settings" if where in Settings.model_fields else "unknown"
+            parts.append(f"{where}: not a per-run option ({hint}); per-run options are {_NAMES}")
+        else:
+            parts.append(f"{where}: {error['msg']}")
+    return "; ".join(parts)
+
+
+_NAMES = ", ".join(RunOptions.model_fields)
