@@ -7,6 +7,8 @@ would break them, and a caller may already be inside a loop. So a daemon thread 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -15,6 +17,7 @@ from ..events import Error, Reference
 from ..run import Answer, MindSearch
 
 T = TypeVar("T")
+CANCEL_WAIT = 30.0  # seconds a timed-out call waits for its tasks to stop
 
 
 class SyncEngine:
@@ -25,7 +28,29 @@ class SyncEngine:
         self._thread.start()
 
     def run(self, coroutine: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
-        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
+        """The coroutine's result; after ``timeout`` seconds it is cancelled, and its run and every task
+        in it have stopped, before ``TimeoutError`` is raised: nothing goes on for a caller who left."""
+        started: asyncio.Future[asyncio.Task[T]] = self._loop.create_future()
+
+        async def runner() -> T:
+            task = asyncio.ensure_future(coroutine)
+            started.set_result(task)
+            return await task
+
+        future = asyncio.run_coroutine_threadsafe(runner(), self._loop)
+        try:
+            return future.result(timeout)
+        except concurrent.futures.TimeoutError:
+
+            async def stop() -> None:
+                task = await started
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+                await asyncio.sleep(0)  # the done callbacks of what was cancelled
+
+            asyncio.run_coroutine_threadsafe(stop(), self._loop).result(CANCEL_WAIT)
+            raise TimeoutError(f"no answer within {timeout:g} s; the search was stopped") from None
 
     def ask(self, question: str) -> Answer:
         return self.run(self.engine.ask(question), timeout=self.engine.settings.total_timeout + 60)

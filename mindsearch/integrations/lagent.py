@@ -46,7 +46,10 @@ class MindSearchAction(BaseAction):  # type: ignore[misc]
         Returns:
             str: the answer, then its references as "[n] title - url" lines
         """
-        return answer_text(self._engine.ask(query))
+        try:
+            return answer_text(self._engine.ask(query))
+        except TimeoutError as exc:  # the run was stopped; the agent gets a reason, not a traceback
+            return f"No answer: {exc}"
 
     def close(self) -> None:
         self._engine.close()
