@@ -1,6 +1,8 @@
 """Start the mindsearch REST server: ``python serve.py [flags]``, the same as ``mindsearch serve [flags]``.
 
-The app itself is ``mindsearch.api.create_app``; see the README for the routes.
+Both run ``mindsearch.api.serve``: the app of ``mindsearch.api.create_app`` on uvicorn under every
+connection limit (header, body and keep-alive deadlines, connection and header-size caps). See the
+README for the routes and docs/security.md for the guards.
 """
 
 import sys

@@ -66,20 +66,25 @@ def simulated_reply(body: dict[str, Any]) -> Any:
 
 async def client(base: str, stop: float, counts: dict[str, int], seed: int) -> None:
     rng = random.Random(seed)
+    sessions: list[str] = []  # ids the server issued (X-Session-Id), reused by follow-ups
     async with aiohttp.ClientSession() as http:
         while time.monotonic() < stop:
             kind = rng.choice(["stream", "json", "follow-up", "openai", "hang-up"])
-            session = f"s{seed}-{rng.randrange(5)}"
             try:
                 if kind == "stream":
                     async with http.post(f"{base}/v1/search", json={"question": "Danube capitals?"}) as r:
                         await r.read()
                 elif kind == "json":
-                    body = {"question": "Danube capitals?", "stream": False, "session_id": session}
+                    body = {"question": "Danube capitals?", "stream": False}
                     async with http.post(f"{base}/v1/search", json=body) as r:
                         await r.read()
+                        issued = r.headers.get("X-Session-Id")
+                        if issued:
+                            sessions[:] = [*sessions[-4:], issued]
                 elif kind == "follow-up":
-                    body = {"question": "And how long is it?", "stream": False, "session_id": session}
+                    body = {"question": "And how long is it?", "stream": False}
+                    if sessions:
+                        body["session_id"] = rng.choice(sessions)
                     async with http.post(f"{base}/v1/search", json=body) as r:
                         await r.read()
                 elif kind == "openai":

@@ -1,14 +1,17 @@
-"""The mindsearch chat UI: ``streamlit run frontend/app.py``. It talks to the REST server only.
+"""The mindsearch chat UI: ``streamlit run frontend/app.py``. It talks to one REST server only.
 
-The server URL comes from the sidebar (default ``MINDSEARCH_SERVER_URL`` or http://127.0.0.1:8002).
+The server's address and key are the operator's (``MINDSEARCH_SERVER_URL``, default
+http://127.0.0.1:8002, and ``MINDSEARCH_API_KEY``): visitors never see them and cannot change them.
+With ``MINDSEARCH_UI_VISITOR_KEYS=1`` visitors may type their own key. ``frontend/.streamlit/config.toml``
+binds the UI to 127.0.0.1 and turns Streamlit's usage statistics off, however the UI is started.
+
+Every string that did not come from this code is escaped before Streamlit renders it (see ``view``).
 """
 
 from __future__ import annotations
 
-import os
 import sys
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +24,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from view import (
     RunView,
     ServerError,
+    SessionLost,
+    UIConfig,
     cited_markdown,
     escape,
+    one_line,
+    printable,
     references_markdown,
     stream_events,
 )
@@ -32,24 +39,24 @@ ENGINES = ["local", "duckduckgo", "searxng", "brave", "serper", "tavily"]
 STATE_ICONS = {"waiting": ":gray[●]", "running": ":orange[●]", "done": ":green[●]", "failed": ":red[●]"}
 
 st.set_page_config(page_title="mindsearch", page_icon="🔎", layout="wide")
+config = UIConfig.from_env()
 
 if "turns" not in st.session_state:
     st.session_state.turns = []
 if "session_id" not in st.session_state:
-    st.session_state.session_id = uuid.uuid4().hex
+    st.session_state.session_id = None  # issued by the server with the first answer
 
 with st.sidebar:
     st.header("mindsearch")
-    server = st.text_input("Server URL", os.environ.get("MINDSEARCH_SERVER_URL", "http://127.0.0.1:8002"))
-    api_key = st.text_input(
-        "API key (if the server needs one)", os.environ.get("MINDSEARCH_API_KEY", ""), type="password"
-    )
+    visitor_key = ""
+    if config.visitor_keys:
+        visitor_key = st.text_input("Your API key", "", type="password", help="sent to this UI's server only")
     engines = st.multiselect("Search engines", ENGINES, default=[], placeholder="the server's default")
     language = st.selectbox("Answer language", ["auto", "en", "zh"])
     depth = st.selectbox("Depth", ["normal", "quick", "deep"], help="quick: one sub-question, one round")
     if st.button("New conversation"):
         st.session_state.turns = []
-        st.session_state.session_id = uuid.uuid4().hex
+        st.session_state.session_id = None
         st.rerun()
 
 
@@ -65,43 +72,46 @@ def as_dicts(references: list[Reference]) -> list[dict[str, Any]]:
     return [reference.model_dump() for reference in references]
 
 
+def remember_session(session_id: str) -> None:
+    st.session_state.session_id = session_id
+
+
 def show_run(view: RunView) -> None:
     """One run: errors, the graph, the answer with citations, references, and a panel per node."""
     for error in view.error_messages():
-        st.error(error)
+        st.error(escape(error))
     if view.nodes:
         st.graphviz_chart(view.dot())
     if view.answer:
         st.markdown(cited_markdown(view.answer, as_dicts(view.references)))
     elif view.status == "running":
-        running = sum(1 for n in view.nodes.values() if n.state == "running")
-        st.caption(f"Searching… {running} sub-question(s) running" if view.nodes else "Planning…")
+        st.caption(escape(view.progress()))
     if view.references:
         st.markdown("**References**  \n" + references_markdown(as_dicts(view.references)))
     for node in view.nodes.values():
-        with st.expander(f"{STATE_ICONS[node.state]} {node.id}: {node.question}"):
+        with st.expander(f"{STATE_ICONS[node.state]} {one_line(node.id)}: {one_line(node.question)}"):
             show_node(node)
-    if view.status == "done":
+    if view.finished:  # the server's done arrived, complete or not
         st.caption(f"{len(view.nodes)} sub-questions, {view.seconds:.1f} s")
 
 
 def show_node(node: RunNode) -> None:
     if node.queries:
-        st.markdown("**Queries:** " + ", ".join(f"`{escape(q)}`" for q in node.queries))
+        st.markdown("**Queries:** " + ", ".join(f"“{one_line(q)}”" for q in node.queries))
     hits = node.hits
     if hits:
         st.markdown("**Search results**")
         for hit in hits[:10]:
-            st.markdown(f"- {escape(hit.title)}: {escape(hit.snippet[:200])}")
+            st.markdown(f"- {one_line(hit.title)}: {one_line(hit.snippet[:200])}")
     if node.pages:
         st.markdown("**Pages read**")
         for page in node.pages:
-            mark = "✓" if page.ok else f"✗ {escape(str(page.error))}"
-            st.markdown(f"- {escape(page.url)} {mark}")
+            mark = "✓" if page.ok else f"✗ {one_line(str(page.error))}"
+            st.markdown(f"- {escape(printable(page.url))} {mark}")
     if node.answer:
         st.markdown("**Answer:** " + cited_markdown(node.answer, as_dicts(node.references)))
     if node.error:
-        st.warning(node.error)
+        st.warning(escape(node.error))
 
 
 if not st.session_state.turns:
@@ -128,17 +138,25 @@ if question:
         shown = 0.0
         try:
             for event in stream_events(
-                server, question, session_id=st.session_state.session_id, options=options(), api_key=api_key
+                config,
+                question,
+                session_id=st.session_state.session_id,
+                options=options(),
+                visitor_key=visitor_key,
+                on_session=remember_session,
             ):
                 view.apply_json(event)
                 if time.monotonic() - shown > 0.1 or event.get("type") == "done":
                     with live.container():
                         show_run(view)
                     shown = time.monotonic()
+        except SessionLost as exc:
+            st.session_state.session_id = None
+            view.fail(str(exc))
         except ServerError as exc:
             view.fail(str(exc))
         except Exception as exc:  # never a traceback in the page: say what broke, in one line
-            view.fail(f"the answer could not be shown: {type(exc).__name__}: {exc}")
+            view.fail(f"the answer could not be shown ({type(exc).__name__})")
         if view.status == "running":
             view.fail("the answer stopped before it was finished")
         with live.container():

@@ -1,19 +1,24 @@
-"""What the chat UI shows of one run, built from the server's events.
+"""What the chat UI shows of one run, built from the server's events, and how it talks to the server.
 
 No Streamlit here, so it is tested alone.
 
-The UI talks to the REST endpoint only (``POST /v1/search``, server-sent events). Everything that came
-from a web page or a model (titles, snippets, answers) is escaped before it reaches Markdown, so a page
-cannot inject HTML, images or links; only http(s) URLs become links.
+The UI talks to one REST server only (``POST /v1/search``, server-sent events): its address and key are
+the operator's settings (``UIConfig``: ``MINDSEARCH_SERVER_URL``, ``MINDSEARCH_API_KEY``), never shown
+to visitors and never sent anywhere else. Everything that did not come from this code (page titles,
+snippets, answers, sub-questions, node ids, error text, the server's refusals) is escaped before it
+reaches Markdown, so neither a page nor a model can inject HTML, images or links; only http(s) URLs of
+references become links, normalised and percent-encoded.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx
 from pydantic import Field
@@ -21,23 +26,88 @@ from pydantic import Field
 from mindsearch.state import RunState
 
 STATE_COLOURS = {"waiting": "#d0d7de", "running": "#f4c542", "done": "#7cc47f", "failed": "#e5534b"}
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$])")
+DEFAULT_SERVER = "http://127.0.0.1:8002"
+# every ASCII character Markdown (CommonMark, GFM, Streamlit's :colour[] and :emoji: directives, LaTeX)
+# acts on
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:@=])")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+_CONTROL_IN_URL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _MARKER = re.compile(r"\[(\d{1,3})\]")
+_TRUE = ("1", "true", "yes", "on")
+
+
+# Streamlit's renderer turns URLs and e-mail addresses in plain text into links after parsing, so
+# escaping cannot stop it: an invisible WORD JOINER (U+2060) after "http", "www" ... and "@" does.
+_AUTOLINK = re.compile(r"(?i)(?<![^\W_])(https?|ftp|mailto|xmpp|www)(?=\\?[:.])|@")
+WORD_JOINER = "\u2060"
 
 
 def escape(text: str) -> str:
-    """Markdown-safe text: every character Markdown or HTML would act on is escaped."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", text.replace("&", "&amp;"))
+    """Markdown-safe text: every character Markdown or HTML would act on is escaped, URLs and e-mail
+    addresses are kept from becoming links, control characters (but tabs and newlines) become U+FFFD."""
+    text = _CONTROL.sub("\ufffd", text).replace("&", "&amp;")
+    text = _AUTOLINK.sub(lambda m: m.group() + WORD_JOINER, text)
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+
+
+def one_line(text: str) -> str:
+    """Escaped text on one line (widget labels)."""
+    return escape(" ".join(text.split()))
+
+
+def printable(text: str) -> str:
+    """Text with every control character (newlines too) shown as U+FFFD: a URL as it really is."""
+    return _CONTROL_IN_URL.sub("\ufffd", text)
 
 
 def safe_url(url: str) -> str | None:
+    """The URL as a Markdown link may hold it, or None when it must not be a link.
+
+    Only http(s) URLs with a host; none with a control character (URL parsers drop ``\\r\\n\\t``, so the
+    raw string would differ from what is linked). The URL returned is the parsed one, rebuilt, with
+    everything Markdown could read as syntax percent-encoded.
+    """
+    if _CONTROL_IN_URL.search(url):
+        return None
     try:
-        parts = urlsplit(url)
+        parts = urlsplit(url.strip())
+        parts.port  # noqa: B018  (a malformed port raises here)
     except ValueError:
         return None
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         return None
-    return url.replace(")", "%29").replace("(", "%28").replace(" ", "%20")
+    rebuilt = urlunsplit((parts.scheme.lower(), parts.netloc, parts.path, parts.query, parts.fragment))
+    return quote(rebuilt, safe="/:?#[]@!$&'*+,;=%~")
+
+
+@dataclass(frozen=True)
+class UIConfig:
+    """The operator's settings for the UI, from the environment; visitors can change none of them.
+
+    ``server_url`` (``MINDSEARCH_SERVER_URL``) is the one server the UI talks to; ``api_key``
+    (``MINDSEARCH_API_KEY``) is sent to it and to nothing else; with ``visitor_keys``
+    (``MINDSEARCH_UI_VISITOR_KEYS=1``) visitors may type their own key, sent instead of the operator's.
+    """
+
+    server_url: str = DEFAULT_SERVER
+    api_key: str = ""
+    visitor_keys: bool = False
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> UIConfig:
+        env = os.environ if env is None else env
+        return cls(
+            server_url=env.get("MINDSEARCH_SERVER_URL", "").strip() or DEFAULT_SERVER,
+            api_key=env.get("MINDSEARCH_API_KEY", "").strip(),
+            visitor_keys=env.get("MINDSEARCH_UI_VISITOR_KEYS", "").strip().lower() in _TRUE,
+        )
+
+    def key_for(self, visitor_key: str = "") -> str:
+        """The key sent: the visitor's when visitors may bring one and did, else the operator's."""
+        return visitor_key.strip() if self.visitor_keys and visitor_key.strip() else self.api_key
+
+    def __repr__(self) -> str:  # the key never reaches a log or a traceback
+        return f"UIConfig(server_url={self.server_url!r}, visitor_keys={self.visitor_keys})"
 
 
 class RunView(RunState):
@@ -54,6 +124,18 @@ class RunView(RunState):
         """The client could not finish reading the run: say why, and show the run as failed."""
         self.client_errors.append(message)
         self.status = "failed"
+
+    def progress(self) -> str:
+        """What is happening while the answer is not there yet: "running q1, q3", not a count."""
+        if not self.nodes:
+            return "Planning…"
+        running = [node.id for node in self.nodes.values() if node.state == "running"]
+        if running:
+            return "Searching… running " + ", ".join(running)
+        waiting = [node.id for node in self.nodes.values() if node.state == "waiting"]
+        if waiting:
+            return "Searching… waiting for " + ", ".join(waiting)
+        return "Writing the answer…"
 
     def error_messages(self) -> list[str]:
         """Every error of the run, one line each: the server's as they came, then the client's."""
@@ -101,8 +183,8 @@ def references_markdown(references: list[dict[str, Any]]) -> str:
     lines = []
     for ref in references:
         url = safe_url(str(ref.get("url", "")))
-        title = escape(str(ref.get("title", "")) or str(ref.get("url", "")))
-        where = f"[{title}]({url})" if url else f"{title} \\- `{escape(str(ref.get('url', '')))}`"
+        title = one_line(str(ref.get("title", "")) or printable(str(ref.get("url", ""))))
+        where = f"[{title}]({url})" if url else f"{title} \\- {escape(printable(str(ref.get('url', ''))))}"
         lines.append(f"{int(ref['n'])}\\. {where}")
     return "  \n".join(lines)
 
@@ -118,31 +200,48 @@ def _dot_id(node_id: str) -> str:
 
 # --- talking to the server -----------------------------------------------------------------------------
 class ServerError(RuntimeError):
-    """The server could not be reached or refused the request; the message is for people."""
+    """The server could not be reached or refused the request; the message is for people (and says
+    nothing of the server's address or key)."""
+
+
+class SessionLost(ServerError):
+    """The server does not know the conversation (404): the next question starts a new one."""
 
 
 def stream_events(
-    server: str,
+    config: UIConfig,
     question: str,
     *,
-    session_id: str,
+    session_id: str | None,
     options: dict[str, Any],
-    api_key: str = "",
+    visitor_key: str = "",
+    on_session: Callable[[str], None] | None = None,
     timeout: float = 900.0,
 ) -> Iterator[dict[str, Any]]:
-    """The events of one run, read from ``POST /v1/search`` as server-sent events."""
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    body = {"question": question, "session_id": session_id, "settings": options or None}
-    url = server.rstrip("/") + "/v1/search"
+    """The events of one run, read from ``POST /v1/search`` on the configured server as server-sent
+    events. ``on_session`` gets the session id the server issued (the ``X-Session-Id`` header)."""
+    key = config.key_for(visitor_key)
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    body: dict[str, Any] = {"question": question, "settings": options or None}
+    if session_id:
+        body["session_id"] = session_id
+    url = config.server_url.rstrip("/") + "/v1/search"
     try:
         with httpx.stream(
-            "POST", url, json=body, headers=headers, timeout=httpx.Timeout(timeout, connect=5.0)
+            "POST",
+            url,
+            json=body,
+            headers=headers,
+            timeout=httpx.Timeout(timeout, connect=5.0),
+            follow_redirects=False,  # the key goes to the configured server, never where it points
+            trust_env=False,  # nor through a proxy from the environment
         ) as response:
             if response.status_code != 200:
                 response.read()
-                raise ServerError(
-                    f"the server refused the question (HTTP {response.status_code}): {_reason(response)}"
-                )
+                raise refusal(response.status_code, response, config)
+            issued = response.headers.get("x-session-id", "")
+            if issued and on_session is not None:
+                on_session(issued)
             data: list[str] = []
             for line in response.iter_lines():
                 if line.startswith("data:"):
@@ -152,18 +251,37 @@ def stream_events(
                     data = []
     except httpx.ConnectError as exc:
         raise ServerError(
-            f"cannot reach the mindsearch server at {server}. Start it with `mindsearch serve` "
-            "or set the server URL in the sidebar."
+            "cannot reach the mindsearch server. Start it with `mindsearch serve`; the UI's operator "
+            "sets its address with MINDSEARCH_SERVER_URL."
         ) from exc
     except httpx.TimeoutException as exc:
-        raise ServerError(f"the server at {server} did not answer in time") from exc
+        raise ServerError("the server did not answer in time") from exc
     except httpx.HTTPError as exc:
-        raise ServerError(f"the connection to {server} failed: {type(exc).__name__}") from exc
+        raise ServerError(f"the connection to the server failed ({type(exc).__name__})") from exc
+
+
+def refusal(status: int, response: httpx.Response, config: UIConfig) -> ServerError:
+    """What to tell the visitor about a reply that is not the event stream. Only this server's own
+    reasons for a bad question (413, 422) are repeated, cut short; no other body is ever shown."""
+    if status == 401:
+        where = (
+            "enter your key in the sidebar" if config.visitor_keys else "its operator sets MINDSEARCH_API_KEY"
+        )
+        return ServerError(f"the server needs an API key: {where}")
+    if status == 404:
+        return SessionLost("the server does not know this conversation; your next question starts a new one")
+    if status in (413, 422):
+        return ServerError(f"the server refused the question: {_reason(response)}")
+    if status == 503:
+        return ServerError("the server is busy; try again shortly")
+    return ServerError(f"the server refused the question (HTTP {status})")
 
 
 def _reason(response: httpx.Response) -> str:
     try:
         data = response.json()
-        return str(data.get("error", {}).get("message") or data)
-    except (ValueError, AttributeError):
-        return response.text[:200]
+        message = data["error"]["message"]
+    except (ValueError, KeyError, TypeError):
+        return "no reason given"
+    text = str(message)
+    return text if len(text) <= 300 else text[:297] + "..."

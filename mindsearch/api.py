@@ -1,36 +1,49 @@
 """The REST API: server-sent events of the engine's event stream, an OpenAI-compatible chat endpoint,
 MindSearch's ``/solve``, and ``/health``. It renders the event stream; it does not run the pipeline itself.
 
-``serve.py`` and ``mindsearch serve`` only start this app on uvicorn.
+``serve`` (what ``python serve.py`` and ``mindsearch serve`` run) starts this app on uvicorn with the
+connection limits: a deadline for a request's headers, for its body, for idle keep-alive connections,
+a cap on connections and on header size. docs/security.md lists every guard and its test.
 """
 
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import json
+import logging
+import re
+import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 import anyio
+import h11
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.responses import StreamingResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from . import __version__
 from . import events as ev
 from .citations import reference_list
 from .options import RunOptions
 from .run import MindSearch
-from .sessions import SessionStore
+from .sessions import OPEN, SessionStore, owner_of
 from .settings import Settings
 from .state import RunState
+
+log = logging.getLogger("mindsearch.api")
+T = TypeVar("T")
 
 MODEL_ID = "mindsearch"
 
@@ -40,12 +53,18 @@ class SearchOptions(RunOptions):
     only engines the server has enabled. Anything else is refused (422), never ignored."""
 
 
+SESSION_ID = r"^[A-Za-z0-9_.:\-]{1,128}$"
+SessionId = Annotated[str, Field(pattern=SESSION_ID)]
+SESSION_HELP = (
+    "A session id this server issued (the X-Session-Id header of an earlier reply) continues that "
+    "conversation; any other id, or none, starts a new session, whose id the reply carries."
+)
+
+
 class SearchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     question: str = Field(min_length=1, description="The question; its length limit is a server setting.")
-    session_id: str | None = Field(
-        None, pattern=r"^[A-Za-z0-9_.:\-]{1,128}$", description="Turns of the same session are remembered."
-    )
+    session_id: SessionId | None = Field(None, description=SESSION_HELP)
     settings: SearchOptions | None = None
     stream: bool = Field(True, description="Server-sent events; false returns one JSON object at the end.")
 
@@ -67,7 +86,10 @@ class SolveRequest(BaseModel):
 
     model_config = ConfigDict(extra="allow")
     inputs: str | list[ChatMessage] = Field(description="The question, or chat messages ending with it.")
-    session_id: int | str | None = None
+    # MindSearch's clients send a counter; ``true`` is not an id (strict: no bool-to-int aliasing)
+    session_id: Annotated[int, Strict(), Field(ge=0, le=2**63 - 1)] | SessionId | None = Field(
+        None, description=SESSION_HELP
+    )
 
 
 class ChatRequest(BaseModel):
@@ -97,17 +119,202 @@ class SearchResult(BaseModel):
     errors: list[str]
     ok: bool
     seconds: float
+    session_id: str = Field(
+        "", description="The session this turn belongs to (also the X-Session-Id header)."
+    )
+
+
+# --- what clients are told ------------------------------------------------------------------------
+# Error text comes from upstream servers (an LLM server's 401 echoes the key it was sent), from model
+# replies and from pages: clients get one stable message per stage; the detail goes to the server log
+# under the request's X-Request-Id.
+SEE_LOG = " (the server log has the details)"
+PUBLIC_ERRORS: dict[str, str] = {
+    "settings": "the run's options could not be used",
+    "plan": "the planner's reply could not be used",
+    "search": "a search engine failed",
+    "fetch": "a page could not be read",
+    "node": "a sub-question could not be answered",
+    "answer": "the final answer could not be completed",
+    "llm": "the language model could not be used",
+    "run": "the run stopped on an internal error",
+}
+PUBLIC_FIELD_ERRORS: dict[tuple[str, str], str] = {
+    ("node_done", "error"): "this sub-question could not be answered" + SEE_LOG,
+    ("page_read", "error"): "the page could not be read",
+    ("run_started", "rewrite_error"): "the follow-up could not be rewritten; it was searched as asked",
+    ("plan", "recovered_from"): "the planner's reply had to be repaired",
+}
+
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s'\"<>]+")
+_KEY_LIKE = re.compile(r"\b(?:sk|pk|rk|key|tok)-[A-Za-z0-9_\-*.]{6,}")
+_CREDENTIAL_WORDS = re.compile(r"(?i)\b(bearer|api[_ -]?key|token|password|secret)(\s*[:=]\s*|\s+)[^\s,;]+")
+
+
+def redact(text: str, secrets: list[str]) -> str:
+    """Text without the secrets it may hold: the given ones, key-like words, and URLs' user info, query
+    and fragment (``http://user:pw@host/v1?key=x`` becomes ``http://host/v1``)."""
+    for secret in secrets:
+        if len(secret) >= 4:
+            text = text.replace(secret, "[redacted]")
+
+    def bare(match: re.Match[str]) -> str:
+        try:
+            parts = urlsplit(match.group())
+        except ValueError:
+            return "[url]"
+        host = parts.netloc.rpartition("@")[2]
+        return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+    text = _URL_IN_TEXT.sub(bare, text)
+    text = _KEY_LIKE.sub("[redacted]", text)
+    return _CREDENTIAL_WORDS.sub(lambda m: f"{m.group(1)} [redacted]", text)
+
+
+def public_model_name(name: str) -> str:
+    """``openai:model@http://host/v1`` as ``openai:model``: where the model runs is not for clients."""
+    return name.split("@", 1)[0]
+
+
+def bearer_token(header: str) -> str | None:
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def check_text(text: str, what: str) -> None:
+    """Refuse (422) text that cannot be sent back as UTF-8: a lone surrogate (``"\ud800"`` in JSON)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise HTTPException(
+            422, f"{what} is not valid Unicode: it holds a lone surrogate at position {exc.start}"
+        ) from exc
+
+
+class _Held:
+    """One text stream (the answer, or a node's) passed on with known strings replaced: a tail that may
+    be the start of a known string is held back until the next piece shows whether it is."""
+
+    def __init__(self) -> None:
+        self.pending = ""
+
+    def feed(self, piece: str, known: dict[str, str]) -> str:
+        self.pending = _replace_known(self.pending + piece, known)
+        hold = _partial_tail(self.pending, known)
+        out, self.pending = self.pending[: len(self.pending) - hold], self.pending[len(self.pending) - hold :]
+        return out
+
+    def flush(self, known: dict[str, str]) -> str:
+        out, self.pending = _replace_known(self.pending, known), ""
+        return out
+
+
+def _replace_known(text: str, known: dict[str, str]) -> str:
+    for raw in sorted(known, key=len, reverse=True):
+        if raw in text:
+            text = text.replace(raw, known[raw])
+    return text
+
+
+def _partial_tail(text: str, known: dict[str, str]) -> int:
+    """The length of the longest end of ``text`` that begins some known string (without being it)."""
+    longest = max((len(raw) for raw in known), default=0)
+    firsts = {raw[0] for raw in known}
+    for start in range(max(0, len(text) - longest + 1), len(text)):
+        if text[start] in firsts and any(raw.startswith(text[start:]) for raw in known):
+            return len(text) - start
+    return 0
+
+
+class RunRedactor:
+    """What clients may see of one run's events.
+
+    Error text becomes a stable message: ``error.message``, and any field named ``error``, ``*_error``
+    or ``recovered_from`` (the detail goes to the server log under the request id). The raw text of
+    those errors and the server's secrets are also replaced wherever they reappear in an answer (the
+    writer's fallback quotes node errors), streamed or whole; the model's address leaves ``run_started``.
+    """
+
+    MIN_KNOWN = 12  # shorter error texts ("timed out") are common words, not secrets
+
+    def __init__(self, secrets: list[str], request_id: str) -> None:
+        self.request_id = request_id
+        self.secrets: dict[str, str] = {secret: "[redacted]" for secret in secrets if len(secret) >= 4}
+        self.known: dict[str, str] = dict(self.secrets)
+        self.streams: dict[str | None, _Held] = {}
+
+    def public(self, event: ev.Event) -> list[ev.Event]:
+        out: list[ev.Event] = []
+        if isinstance(event, ev.AnswerDelta | ev.NodeAnswerDelta):
+            key = event.node_id if isinstance(event, ev.NodeAnswerDelta) else None
+            text = self.streams.setdefault(key, _Held()).feed(event.text, self.known)
+            return [event.model_copy(update={"text": text})] if text else []
+        if isinstance(event, ev.NodeDone):  # the node's held-back text goes out before it ends
+            out += self._flush(event.node_id)
+        elif isinstance(event, ev.References | ev.Done):
+            out += self._flush(None)
+        updates: dict[str, Any] = {}
+        for name in type(event).model_fields:
+            value = getattr(event, name)
+            if not isinstance(value, str) or not value:
+                continue
+            if isinstance(event, ev.Error) and name == "message":
+                where = f" ({event.node_id})" if event.node_id else ""
+                log.warning("request %s: %s error%s: %s", self.request_id, event.stage, where, value)
+                updates[name] = PUBLIC_ERRORS.get(event.stage, "something failed") + SEE_LOG
+                self._learn(value, updates[name])
+            elif name == "error" or name.endswith("_error") or name == "recovered_from":
+                log.info("request %s: %s.%s: %s", self.request_id, event.type, name, value)
+                updates[name] = PUBLIC_FIELD_ERRORS.get((event.type, name), "something failed" + SEE_LOG)
+                if event.type != "page_read":  # page errors are ours and short ("HTTP 404")
+                    self._learn(value, updates[name])
+        if isinstance(event, ev.NodeDone | ev.Done):
+            updates["answer"] = _replace_known(event.answer, self.known)
+        if isinstance(event, ev.RunStarted):
+            updates["llm"] = public_model_name(event.llm)
+        return [*out, event.model_copy(update=updates) if updates else event]
+
+    def _learn(self, raw: str, public: str) -> None:
+        if len(raw) < self.MIN_KNOWN:
+            return
+        # also in the form a stream holds it once a secret inside it has been replaced
+        for form in (raw, _replace_known(raw, self.secrets)):
+            self.known.setdefault(form, public)
+
+    def _flush(self, key: str | None) -> list[ev.Event]:
+        held = self.streams.pop(key, None)
+        text = held.flush(self.known) if held is not None else ""
+        if not text:
+            return []
+        return [ev.NodeAnswerDelta(node_id=key, text=text) if key is not None else ev.AnswerDelta(text=text)]
 
 
 # --- the app ---------------------------------------------------------------------------------------
 class Server:
     """What the routes share: one engine (one model, one fetcher), the sessions, and the run counter."""
 
+    HEALTH_CACHE = 5.0  # seconds a /health report is reused: anyone may ask, the checks cost requests
+
     def __init__(self, settings: Settings, engine: MindSearch | None) -> None:
         self.settings = settings
         self.engine = engine or MindSearch(settings)
-        self.sessions = SessionStore(settings.data_dir / "sessions.sqlite3", settings.max_history_turns)
+        self.sessions = SessionStore(
+            settings.data_dir / "sessions.sqlite3", settings.max_history_turns, settings.session_ttl
+        )
         self.active = 0
+        self.keys = [key for key in (settings.api_key, *settings.api_keys) if key]
+        self.secrets = [
+            secret
+            for secret in (
+                *self.keys,
+                settings.llm_api_key,
+                settings.brave_api_key,
+                settings.serper_api_key,
+                settings.tavily_api_key,
+            )
+            if secret
+        ]
+        self._health: tuple[float, dict[str, Any]] | None = None
 
     def reserve(self) -> Callable[[], None]:
         """Take a run slot or raise 503; the returned function gives it back (once)."""
@@ -130,6 +337,7 @@ class Server:
         return release
 
     def check_question(self, question: str) -> str:
+        check_text(question, "the question")
         question = question.strip()
         if not question:
             raise HTTPException(422, "the question is empty")
@@ -167,28 +375,111 @@ class Server:
             raise HTTPException(422, "; ".join(str(e["msg"]) for e in exc.errors())) from exc
         return requested
 
+    # -- callers and their sessions ------------------------------------------------------------------
+    def owner(self, request: Request) -> str:
+        """Whom the caller's sessions belong to: its bearer token's digest, or ``OPEN`` without a key."""
+        if not self.keys:
+            return OPEN
+        return owner_of(bearer_token(request.headers.get("authorization", "")))
+
+    def authorised(self, request: Request) -> bool:
+        """Whether the caller sent one of the server's keys (never true on a server without one)."""
+        return key_matches(bearer_token(request.headers.get("authorization", "")), self.keys)
+
+    def find_session(
+        self, requested: str | None, owner: str, *, foreign: Literal["404", "new"]
+    ) -> tuple[str | None, list[tuple[str, str]]]:
+        """The caller's live session and its history; ``(None, [])`` when a new one is to be issued.
+
+        An id the server did not issue (or that expired) never joins a conversation; another caller's
+        session is a 404 (``foreign="404"``) or, for clients that send counters, a new session.
+        """
+        if requested is None:
+            return None, []
+        found = self.sessions.lookup(requested, owner)
+        if found == "ok":
+            self.sessions.touch(requested)
+            return requested, self.sessions.history(requested)
+        if found == "foreign" and foreign == "404":
+            raise HTTPException(404, "no such session")
+        return None, []
+
+    def start(self, session: str | None, owner: str) -> tuple[Callable[[], None], str, dict[str, str], str]:
+        """A run slot (503 beyond the cap), the session (issued now when new), the reply's headers and
+        the request id the server log uses."""
+        release = self.reserve()
+        try:
+            session = session or self.sessions.issue(owner)
+        except BaseException:
+            release()
+            raise
+        request_id = uuid.uuid4().hex[:16]
+        return release, session, {"X-Session-Id": session, "X-Request-Id": request_id}, request_id
+
+    # -- the run -------------------------------------------------------------------------------------
     async def events(
-        self, question: str, history: list[tuple[str, str]], options: RunOptions, session: str | None
+        self,
+        question: str,
+        history: list[tuple[str, str]],
+        options: RunOptions,
+        session: str | None,
+        request_id: str,
     ) -> AsyncIterator[ev.Event]:
-        """The engine's events; the finished turn is stored in the session, as the standalone question."""
+        """The engine's events as clients may see them (``RunRedactor``); the finished turn is stored in
+        the session, as the standalone question."""
         standalone = question
+        redactor = RunRedactor(self.secrets, request_id)
         async for event in self.engine.stream(question, history, options=options):
             if isinstance(event, ev.RunStarted):
                 standalone = event.question
             if isinstance(event, ev.Done) and session and event.ok:
                 self.sessions.append(session, standalone, event.answer)
-            yield event
+            for public in redactor.public(event):
+                yield public
+
+    # -- health ----------------------------------------------------------------------------------------
+    async def health_report(self, *, cached: bool = False) -> dict[str, Any]:
+        """Whether the LLM and each engine answer, with details (secrets and URLs' user info removed).
+        ``cached``: a report up to HEALTH_CACHE seconds old will do (for callers without the token)."""
+        if cached and self._health is not None and time.monotonic() - self._health[0] < self.HEALTH_CACHE:
+            return self._health[1]
+        settings = self.settings
+        report: dict[str, Any] = {"status": "ok", "version": __version__}
+        try:
+            model = self.engine.model
+            await model.ready()
+            report["llm"] = {"backend": settings.llm, "ok": True, "detail": model.name}
+        except Exception as exc:  # any failure here is the report, not a crash
+            report["llm"] = {"backend": settings.llm, "ok": False, "detail": str(exc)}
+        engines: dict[str, Any] = {}
+        for engine in self.engine.engines_for(settings):
+            try:
+                ok, detail = await engine.check()
+            except Exception as exc:  # an engine's check must not break the health route
+                ok, detail = False, f"{type(exc).__name__}: {exc}"
+            engines[engine.name] = {"ok": ok, "detail": detail}
+        report["engines"] = engines
+        for part in [report["llm"], *engines.values()]:
+            part["detail"] = redact(str(part["detail"]), self.secrets)[:300]
+        if not report["llm"]["ok"]:
+            report["status"] = "down"
+        elif not all(e["ok"] for e in engines.values()):
+            report["status"] = "degraded"
+        self._health = (time.monotonic(), report)
+        return report
 
 
 class EventStreamResponse(StreamingResponse):
     """A streaming response that notices a client going away at once (not at its next write), so the
     run is cancelled, and that gives its run slot back however it ends."""
 
-    def __init__(self, content: AsyncIterator[str], release: Callable[[], None]) -> None:
+    def __init__(
+        self, content: AsyncIterator[str], release: Callable[[], None], headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(
             content,
             media_type="text/event-stream",
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **(headers or {})},
         )
         self.release = release
 
@@ -207,32 +498,75 @@ class EventStreamResponse(StreamingResponse):
             self.release()
 
 
+async def until_disconnect(request: Request, work: Callable[[], Awaitable[T]]) -> tuple[bool, T | None]:
+    """Run ``work`` while watching the connection: ``(True, result)``, or ``(False, None)`` when the
+    client hung up first, in which case ``work`` was cancelled (and with it the run)."""
+    outcome: list[T] = []
+    failure: list[BaseException] = []
+    async with anyio.create_task_group() as group:
+
+        async def run() -> None:
+            try:
+                outcome.append(await work())
+            except Exception as exc:  # raised again below, outside the task group
+                failure.append(exc)
+            group.cancel_scope.cancel()
+
+        async def watch() -> None:
+            while (await request.receive())["type"] != "http.disconnect":
+                pass
+            group.cancel_scope.cancel()
+
+        group.start_soon(run)
+        group.start_soon(watch)
+    if failure:
+        raise failure[0]
+    return (True, outcome[0]) if outcome else (False, None)
+
+
 def sse(event: ev.Event) -> str:
     return f"event: {event.type}\ndata: {event.model_dump_json()}\n\n"
 
 
 class BodyLimit:
-    """Refuse bodies over ``limit`` bytes with 413, whether or not they declare their length."""
+    """Refuse bodies over ``limit`` bytes with 413, whether or not they declare their length, bodies
+    not sent within ``timeout`` seconds with 408 (a client that trickles its body holds no slot), and
+    request lines and headers over ``header_limit`` bytes with 431 (uvicorn's h11 limit only catches
+    headers that arrive in pieces)."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app, self.limit = app, limit
+    def __init__(self, app: ASGIApp, limit: int, timeout: float = 30.0, header_limit: int = 16384) -> None:
+        self.app, self.limit, self.timeout, self.header_limit = app, limit, timeout, header_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        close = {"Connection": "close"}
+        size = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
+        size += sum(len(name) + len(value) + 4 for name, value in scope.get("headers", []))
+        if size > self.header_limit:
+            return await _json_error(
+                send, 431, f"the request line and headers are larger than {self.header_limit} bytes", close
+            )
         declared = dict(scope.get("headers", [])).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            return await _json_error(send, 413, f"the request body is larger than {self.limit} bytes")
+            return await _json_error(send, 413, f"the request body is larger than {self.limit} bytes", close)
         # Bodies are small (the limit is kilobytes): read the whole body first, then replay it.
         body, more = b"", True
-        while more:
-            message = await receive()
-            if message["type"] != "http.request":
-                return  # the client left
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
-            if len(body) > self.limit:
-                return await _json_error(send, 413, f"the request body is larger than {self.limit} bytes")
+        with anyio.move_on_after(self.timeout) as deadline:
+            while more:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return  # the client left
+                body += message.get("body", b"")
+                more = message.get("more_body", False)
+                if len(body) > self.limit:
+                    return await _json_error(
+                        send, 413, f"the request body is larger than {self.limit} bytes", close
+                    )
+        if deadline.cancelled_caught:
+            return await _json_error(
+                send, 408, f"the request body did not arrive within {self.timeout:g} s", close
+            )
         replayed = False
 
         async def replay() -> Message:
@@ -245,23 +579,33 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
 
-class BearerAuth:
-    """Every route but /health needs ``Authorization: Bearer <MINDSEARCH_API_KEY>`` when a key is set."""
+def key_matches(token: str | None, keys: list[str]) -> bool:
+    """Whether ``token`` is one of ``keys``, each compared in constant time."""
+    if token is None:
+        return False
+    found = False
+    for key in keys:
+        found |= hmac.compare_digest(token.encode("utf-8", "surrogatepass"), key.encode())
+    return found
 
-    def __init__(self, app: ASGIApp, key: str | None) -> None:
-        self.app, self.key = app, key
+
+class BearerAuth:
+    """Every route but /health needs ``Authorization: Bearer <key>`` (``MINDSEARCH_API_KEY`` or one of
+    ``MINDSEARCH_API_KEYS``) when a key is set."""
+
+    def __init__(self, app: ASGIApp, keys: list[str]) -> None:
+        self.app, self.keys = app, keys
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
             scope["type"] != "http"
-            or not self.key
+            or not self.keys
             or scope["path"] == "/health"
             or scope["method"] == "OPTIONS"
         ):
             return await self.app(scope, receive, send)
         header = dict(scope.get("headers", [])).get(b"authorization", b"").decode("latin-1")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), self.key.encode()):
+        if not key_matches(bearer_token(header), self.keys):
             return await _json_error(
                 send,
                 401,
@@ -277,6 +621,22 @@ async def _json_error(send: Send, status: int, message: str, headers: dict[str, 
     raw += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": body})
+
+
+def allowed_hosts(settings: Settings) -> list[str]:
+    """The Host header values the server answers to: the setting, or where it listens and loopback.
+    IPv6 literals are written as the Host header carries them, in brackets."""
+
+    def as_header(host: str) -> str:
+        host = host.strip().lower()
+        try:
+            ipaddress.IPv6Address(host.strip("[]"))
+        except ValueError:
+            return host
+        return f"[{host.strip('[]')}]"
+
+    chosen = settings.allowed_hosts or [settings.host, "localhost", "127.0.0.1", "::1"]
+    return list(dict.fromkeys(as_header(host) for host in chosen))
 
 
 def create_app(settings: Settings | None = None, *, engine: MindSearch | None = None) -> FastAPI:
@@ -312,26 +672,35 @@ def create_app(settings: Settings | None = None, *, engine: MindSearch | None = 
         ]
         return JSONResponse({"error": {"message": "; ".join(parts[:5]), "status": 422}}, 422)
 
+    session_header = {
+        "X-Session-Id": {"description": "The session of this turn: send it back to continue.", "schema": {}}
+    }
+
     @app.post(
-        "/v1/search", response_model=SearchResult, responses={200: {"content": {"text/event-stream": {}}}}
+        "/v1/search",
+        response_model=SearchResult,
+        responses={200: {"content": {"text/event-stream": {}}, "headers": session_header}},
     )
-    async def search(body: SearchRequest) -> Response:
+    async def search(body: SearchRequest, request: Request) -> Response:
         """Answer a question: server-sent events (``event:`` type, ``data:`` JSON), or one JSON object."""
         question = server.check_question(body.question)
         options = server.options(body.settings)
-        history = server.sessions.history(body.session_id) if body.session_id else []
-        release = server.reserve()
-        events = server.events(question, history, options, body.session_id)
+        owner = server.owner(request)
+        session, history = server.find_session(body.session_id, owner, foreign="404")
+        release, session, headers, request_id = server.start(session, owner)
+        events = server.events(question, history, options, session, request_id)
         if body.stream:
-            return EventStreamResponse((sse(event) async for event in events), release)
+            return EventStreamResponse((sse(event) async for event in events), release, headers)
         try:
-            result = await collect(events)
+            finished, result = await until_disconnect(request, lambda: collect(events))
         finally:
             release()
-        return JSONResponse(result.model_dump())
+        if not finished or result is None:
+            return Response(status_code=499)  # the client has gone: nothing is sent
+        return JSONResponse(result.model_copy(update={"session_id": session}).model_dump(), headers=headers)
 
-    @app.post("/solve")
-    async def solve(body: SolveRequest) -> Response:
+    @app.post("/solve", responses={200: {"content": {"text/event-stream": {}}, "headers": session_header}})
+    async def solve(body: SolveRequest, request: Request) -> Response:
         """MindSearch's route: ``{"inputs": "...", "session_id": ...}``; streams the events of /v1/search."""
         history: list[tuple[str, str]] = []
         if isinstance(body.inputs, str):
@@ -339,12 +708,12 @@ def create_app(settings: Settings | None = None, *, engine: MindSearch | None = 
         else:
             question, history = split_chat(body.inputs)
         question = server.check_question(question)
-        session = str(body.session_id) if body.session_id is not None else None
-        if session and not history:
-            history = server.sessions.history(session)
-        release = server.reserve()
-        events = server.events(question, history, RunOptions(), session)
-        return EventStreamResponse((sse(event) async for event in events), release)
+        owner = server.owner(request)
+        requested = str(body.session_id) if body.session_id is not None else None
+        session, stored = server.find_session(requested, owner, foreign="new")
+        release, session, headers, request_id = server.start(session, owner)
+        events = server.events(question, history or stored, RunOptions(), session, request_id)
+        return EventStreamResponse((sse(event) async for event in events), release, headers)
 
     @app.get("/v1/models")
     async def models() -> dict[str, Any]:
@@ -354,21 +723,25 @@ def create_app(settings: Settings | None = None, *, engine: MindSearch | None = 
         }
 
     @app.post("/v1/chat/completions")
-    async def chat(body: ChatRequest) -> Response:
+    async def chat(body: ChatRequest, request: Request) -> Response:
         """OpenAI-compatible: the last user message is the question, earlier turns its history."""
         question, history = split_chat(body.messages)
         question = server.check_question(question)
         release = server.reserve()
-        events = server.events(question, history, RunOptions(), None)
+        request_id = uuid.uuid4().hex[:16]
+        events = server.events(question, history, RunOptions(), None, request_id)
         completion_id = f"chatcmpl-{uuid.uuid4().hex}"
+        headers = {"X-Request-Id": request_id}
         if body.stream:
-            return EventStreamResponse(openai_chunks(events, completion_id), release)
+            return EventStreamResponse(openai_chunks(events, completion_id), release, headers)
         try:
-            result = await collect(events)
+            finished, result = await until_disconnect(request, lambda: collect(events))
         finally:
             release()
+        if not finished or result is None:
+            return Response(status_code=499)  # the client has gone: nothing is sent
         if not result.answer:
-            raise HTTPException(502, "; ".join(result.errors) or "no answer")
+            raise HTTPException(502, "; ".join(result.errors) or "no answer", headers=headers)
         text = with_references(result.answer, result.references)
         return JSONResponse(
             {
@@ -380,35 +753,28 @@ def create_app(settings: Settings | None = None, *, engine: MindSearch | None = 
                     {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
                 ],
                 "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
-            }
+            },
+            headers=headers,
         )
 
     @app.get("/health")
-    async def health() -> JSONResponse:
-        """Whether the LLM backend and each search engine can be reached (503 when the LLM cannot)."""
-        report: dict[str, Any] = {"status": "ok", "version": __version__}
-        try:
-            model = server.engine.model
-            await model.ready()
-            report["llm"] = {"backend": settings.llm, "ok": True, "detail": model.name}
-        except Exception as exc:  # any failure here is the report, not a crash
-            report["llm"] = {"backend": settings.llm, "ok": False, "detail": str(exc)}
-        engines: dict[str, Any] = {}
-        for engine in server.engine.engines_for(settings):
-            try:
-                ok, detail = await engine.check()
-            except Exception as exc:  # an engine's check must not break the health route
-                ok, detail = False, f"{type(exc).__name__}: {exc}"
-            engines[engine.name] = {"ok": ok, "detail": detail}
-        report["engines"] = engines
-        if not report["llm"]["ok"]:
-            report["status"] = "down"
-        elif not all(e["ok"] for e in engines.values()):
-            report["status"] = "degraded"
-        return JSONResponse(report, 503 if report["status"] == "down" else 200)
+    async def health(request: Request) -> JSONResponse:
+        """``{"status": "ok"}`` (200) or ``{"status": "down"}`` (503, the LLM cannot be reached); with the
+        server's bearer token also the version, the LLM and each engine with details."""
+        authorised = server.authorised(request)
+        report = await server.health_report(cached=not authorised)
+        status = 503 if report["status"] == "down" else 200
+        if not authorised:
+            return JSONResponse({"status": "ok" if status == 200 else "down"}, status)
+        return JSONResponse(report, status)
 
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)  # type: ignore[arg-type]
-    app.add_middleware(BearerAuth, key=settings.api_key)  # type: ignore[arg-type]
+    app.add_middleware(
+        BodyLimit,  # type: ignore[arg-type]
+        limit=settings.max_body_bytes,
+        timeout=settings.body_timeout,
+        header_limit=settings.max_header_bytes,
+    )
+    app.add_middleware(BearerAuth, keys=server.keys)  # type: ignore[arg-type]
     if settings.cors_origins:
         wildcard = "*" in settings.cors_origins
         app.add_middleware(
@@ -417,8 +783,87 @@ def create_app(settings: Settings | None = None, *, engine: MindSearch | None = 
             allow_credentials=not wildcard,  # never "*" together with credentials
             allow_methods=["GET", "POST", "OPTIONS"],
             allow_headers=["Authorization", "Content-Type"],
+            expose_headers=["X-Session-Id", "X-Request-Id"],
         )
+    # outermost: a request for a host name this server is not (DNS rebinding) gets 400 before anything
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(settings), www_redirect=False)  # type: ignore[arg-type]
     return app
+
+
+# --- serving ---------------------------------------------------------------------------------------
+class GuardedH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol with a deadline for a request's headers, counted from the connection (or
+    from a kept-alive request's first byte): a client that trickles its headers is cut off with 408."""
+
+    header_timeout = 10.0
+
+    def connection_made(self, transport: Any) -> None:
+        self._header_timer: Any = None
+        super().connection_made(transport)
+        self._arm()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+            self._arm()  # the headers of a (next) request are on their way
+        else:
+            self._disarm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def _arm(self) -> None:
+        if self._header_timer is None:
+            self._header_timer = self.loop.call_later(self.header_timeout, self._headers_too_slow)
+
+    def _disarm(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _headers_too_slow(self) -> None:
+        self._header_timer = None
+        # their IDLE state means no request is being answered: both sides are between requests
+        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+            body = b"the request headers did not arrive in time"
+            self.transport.write(
+                b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\n"
+                b"connection: close\r\ncontent-length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+            )
+            self.transport.close()
+
+
+def server_config(settings: Settings, app: ASGIApp | None = None, **overrides: Any) -> Any:
+    """The uvicorn configuration ``serve`` runs: the app with every connection limit of ``settings``."""
+    import uvicorn
+
+    protocol = type("GuardedH11Protocol", (GuardedH11Protocol,), {"header_timeout": settings.header_timeout})
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": "warning",
+        "http": protocol,
+        "timeout_keep_alive": settings.keep_alive_timeout,
+        "limit_concurrency": settings.max_connections,
+        "h11_max_incomplete_event_size": settings.max_header_bytes,
+        "server_header": False,
+        **overrides,
+    }
+    return uvicorn.Config(app if app is not None else create_app(settings), **options)
+
+
+def serve(settings: Settings) -> None:
+    """Run the server until it is stopped (what ``python serve.py`` and ``mindsearch serve`` do)."""
+    import uvicorn
+
+    keyed = settings.api_key or settings.api_keys
+    auth = "with a bearer token" if keyed else "open (set MINDSEARCH_API_KEY to require a token)"
+    print(
+        f"mindsearch serving on http://{settings.host}:{settings.port} ({auth}); API docs at /docs",
+        file=sys.stderr,
+    )
+    uvicorn.Server(server_config(settings)).run()
 
 
 def split_chat(messages: list[ChatMessage]) -> tuple[str, list[tuple[str, str]]]:
@@ -437,6 +882,9 @@ def split_chat(messages: list[ChatMessage]) -> tuple[str, list[tuple[str, str]]]
             pending = None
     if not question:
         raise HTTPException(422, "messages: the last message must come from the user")
+    for asked, answered in turns:
+        check_text(asked, "a message")
+        check_text(answered, "a message")
     return question, turns
 
 

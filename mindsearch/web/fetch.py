@@ -61,53 +61,137 @@ class Fetcher(ABC):
 
 @dataclass(frozen=True)
 class AllowList:
-    hosts: frozenset[str]
-    networks: tuple[IPNetwork, ...]
+    """Hosts and networks that may be fetched although private, each for one port or for any port.
+
+    Entries are ``host``, ``host:port``, ``10.0.0.0/8``, ``127.0.0.1:8080`` or ``[::1]:8080``. An entry
+    without a port lets every port of that host through; one with a port only that port, so a page on
+    an allowed ``127.0.0.1:8080`` cannot redirect the fetcher to ``127.0.0.1:6379``.
+    """
+
+    hosts: frozenset[tuple[str, int | None]]
+    networks: tuple[tuple[IPNetwork, int | None], ...]
 
     @classmethod
     def parse(cls, entries: Sequence[str]) -> AllowList:
-        hosts, networks = set(), []
-        for entry in entries:
+        hosts: set[tuple[str, int | None]] = set()
+        networks: list[tuple[IPNetwork, int | None]] = []
+        for raw in entries:
+            entry, port = _split_port(raw.strip())
             try:
-                networks.append(ipaddress.ip_network(entry.strip("[]"), strict=False))
+                networks.append((ipaddress.ip_network(entry.strip("[]"), strict=False), port))
             except ValueError:
-                hosts.add(entry.lower().rstrip("."))
+                hosts.add((entry.lower().rstrip("."), port))
         return cls(frozenset(hosts), tuple(networks))
 
-    def allows_host(self, host: str) -> bool:
-        return host.lower().rstrip(".") in self.hosts
+    def allows_host(self, host: str, port: int | None = None) -> bool:
+        """Whether ``host`` is listed by name for this port (``None``: the port is not known, so only an
+        entry for any port matches)."""
+        name = host.lower().rstrip(".")
+        return (name, None) in self.hosts or (port is not None and (name, port) in self.hosts)
 
-    def allows_ip(self, ip: IPAddress) -> bool:
-        return any(ip.version == net.version and ip in net for net in self.networks)
+    def allows_ip(self, ip: IPAddress, port: int | None = None) -> bool:
+        return any(
+            ip.version == net.version and ip in net and (allowed is None or allowed == port)
+            for net, allowed in self.networks
+        )
 
 
-def refusal(ip: IPAddress, allow: AllowList) -> str | None:
-    """Why this address must not be fetched, or None when it may be. The one place that decides."""
-    if allow.allows_ip(ip):
+def _split_port(entry: str) -> tuple[str, int | None]:
+    """``host:port`` or ``[v6]:port`` into its parts; anything else has no port."""
+    match = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\]:(\d{1,5})", entry) or re.fullmatch(
+        r"([^:\[\]]+):(\d{1,5})", entry
+    )
+    if match is None or not 0 < int(match.group(2)) < 65536:
+        return entry, None
+    return match.group(1), int(match.group(2))
+
+
+# The IANA special-purpose address registries (IPv4 and IPv6, as of 2025), as (block, what it is).
+# A block whose "Globally Reachable" is False or N/A is refused; the few True rows inside a refused
+# block are in _GLOBAL_EXCEPTIONS. 64:ff9b::/96 (NAT64), ::ffff:0:0/96 (IPv4-mapped) and 2002::/16
+# (6to4) carry an IPv4 address, which is judged instead. Multicast, and IPv6 outside 2000::/3 (global
+# unicast: covers the old site-local fec0::/10), are refused too.
+_SPECIAL: tuple[tuple[str, str], ...] = (
+    ("0.0.0.0/32", "unspecified"),
+    ("0.0.0.0/8", "a reserved address ('this network', RFC 1122)"),
+    ("10.0.0.0/8", "a private address (RFC 1918)"),
+    ("100.64.0.0/10", "shared address space (CGNAT, RFC 6598)"),
+    ("127.0.0.0/8", "a loopback address"),
+    ("169.254.0.0/16", "link-local (cloud metadata lives here)"),
+    ("172.16.0.0/12", "a private address (RFC 1918)"),
+    ("192.0.0.0/29", "a reserved address (DS-Lite, RFC 6333)"),
+    ("192.0.0.8/32", "a reserved address (IPv4 dummy address, RFC 7600)"),
+    ("192.0.0.170/31", "a reserved address (NAT64/DNS64 discovery, RFC 8880)"),
+    ("192.0.0.0/24", "a reserved address (IETF protocol assignments, RFC 6890)"),
+    ("192.0.2.0/24", "a reserved address (documentation, TEST-NET-1)"),
+    ("192.88.99.0/24", "a reserved address (deprecated 6to4 relay anycast, RFC 7526)"),
+    ("192.168.0.0/16", "a private address (RFC 1918)"),
+    ("198.18.0.0/15", "a private address (benchmarking, RFC 2544)"),
+    ("198.51.100.0/24", "a reserved address (documentation, TEST-NET-2)"),
+    ("203.0.113.0/24", "a reserved address (documentation, TEST-NET-3)"),
+    ("255.255.255.255/32", "a reserved address (limited broadcast)"),
+    ("240.0.0.0/4", "a reserved address (RFC 1112)"),
+    ("224.0.0.0/4", "multicast"),
+    ("::/128", "unspecified"),
+    ("::1/128", "a loopback address"),
+    ("64:ff9b:1::/48", "a reserved address (local-use IPv4/IPv6 translation, RFC 8215)"),
+    ("100::/64", "a reserved address (discard-only, RFC 6666)"),
+    ("100:0:0:1::/64", "a reserved address (dummy IPv6 prefix, RFC 9780)"),
+    ("2001::/32", "a reserved address (Teredo, RFC 4380)"),
+    ("2001:2::/48", "a reserved address (benchmarking, RFC 5180)"),
+    ("2001:10::/28", "a reserved address (deprecated ORCHID, RFC 4843)"),
+    ("2001::/23", "a reserved address (IETF protocol assignments, RFC 2928)"),
+    ("2001:db8::/32", "a reserved address (documentation, RFC 3849)"),
+    ("3fff::/20", "a reserved address (documentation, RFC 9637)"),
+    ("5f00::/16", "a reserved address (SRv6 SIDs, RFC 9602)"),
+    ("fc00::/7", "a private address (unique local, RFC 4193)"),
+    ("fe80::/10", "link-local"),
+    ("fec0::/10", "a reserved address (deprecated site-local, RFC 3879)"),
+    ("ff00::/8", "multicast"),
+)
+SPECIAL_NETWORKS: tuple[tuple[IPNetwork, str], ...] = tuple(
+    (ipaddress.ip_network(block), what) for block, what in _SPECIAL
+)
+# registry rows marked globally reachable inside the refused blocks above
+GLOBAL_EXCEPTIONS: tuple[IPNetwork, ...] = tuple(
+    ipaddress.ip_network(block)
+    for block in (
+        "192.0.0.9/32",  # Port Control Protocol anycast (RFC 7723)
+        "192.0.0.10/32",  # TURN anycast (RFC 8155)
+        "2001:1::1/128",  # Port Control Protocol anycast (RFC 7723)
+        "2001:1::2/128",  # TURN anycast (RFC 8155)
+        "2001:1::3/128",  # DNS-SD service registration protocol anycast (RFC 9665)
+        "2001:3::/32",  # AMT (RFC 7450)
+        "2001:4:112::/48",  # AS112-v6 (RFC 7535)
+        "2001:20::/28",  # ORCHIDv2 (RFC 7343)
+        "2001:30::/28",  # drone remote ID (RFC 9374)
+    )
+)
+_GLOBAL_UNICAST_V6 = ipaddress.ip_network("2000::/3")
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+def refusal(ip: IPAddress, allow: AllowList, port: int | None = None) -> str | None:
+    """Why this address must not be fetched, or None when it may be. The one place that decides.
+
+    ``port`` is the port to be connected to, for allow-list entries that name one.
+    """
+    if allow.allows_ip(ip, port):
         return None
     if isinstance(ip, ipaddress.IPv6Address):
-        embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        embedded = ip.ipv4_mapped or ip.sixtofour
+        if ip in _NAT64:
+            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
         if embedded is not None:
-            reason = refusal(embedded, allow)
+            reason = refusal(embedded, allow, port)
             return f"{reason} (embedded in {ip})" if reason else None
-        if ip in ipaddress.ip_network("64:ff9b::/96"):  # NAT64 of an IPv4 address
-            return refusal(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF), allow)
-    if ip.is_loopback:
-        return f"{ip} is a loopback address"
-    if ip.is_link_local:
-        return f"{ip} is link-local (cloud metadata lives here)"
-    if ip.is_multicast:
-        return f"{ip} is multicast"
-    if ip.is_unspecified:
-        return f"{ip} is unspecified"
-    if isinstance(ip, ipaddress.IPv4Address) and ip in ipaddress.ip_network("100.64.0.0/10"):
-        return f"{ip} is shared address space (CGNAT)"
-    if ip.is_reserved:
-        return f"{ip} is a reserved address"
-    if ip.is_private:
-        return f"{ip} is a private address"
-    if not ip.is_global:
-        return f"{ip} is a reserved address"
+    if any(ip.version == net.version and ip in net for net in GLOBAL_EXCEPTIONS):
+        return None
+    for net, what in SPECIAL_NETWORKS:
+        if ip.version == net.version and ip in net:
+            return f"{ip} is {what}"
+    if isinstance(ip, ipaddress.IPv6Address) and ip not in _GLOBAL_UNICAST_V6:
+        return f"{ip} is a reserved address (outside IPv6 global unicast 2000::/3)"
     return None
 
 
@@ -139,11 +223,12 @@ def check_url(url: str, allow: AllowList) -> str:
         raise BlockedURL("URL has no host")
     if parts.user is not None or parts.password is not None:
         raise BlockedURL("URLs with credentials are not fetched")
-    if allow.allows_host(host):
+    port = parts.port  # the explicit port, or the scheme's
+    if allow.allows_host(host, port):
         return host
     ip = literal_ip(host)
     if ip is not None:
-        reason = refusal(ip, allow)
+        reason = refusal(ip, allow, port)
         if reason:
             raise BlockedURL(reason)
     if host.rstrip(".").lower() in ("localhost", "metadata.google.internal") or host.endswith(".localhost"):
@@ -162,11 +247,11 @@ class GuardedResolver(AbstractResolver):
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
     ) -> list[ResolveResult]:
         results = await self.inner.resolve(host, port, family)
-        if self.allow.allows_host(host):
+        if self.allow.allows_host(host, port):
             return results
         safe, reasons = [], []
         for result in results:
-            reason = refusal(ipaddress.ip_address(result["host"]), self.allow)
+            reason = refusal(ipaddress.ip_address(result["host"]), self.allow, port)
             if reason:
                 reasons.append(reason)
             else:

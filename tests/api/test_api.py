@@ -158,10 +158,15 @@ async def test_solve_accepts_mindsearch_request_bodies(tmp_path: Path, llm: Fake
 async def test_follow_up_is_rewritten_with_the_session_history(tmp_path: Path, llm: FakeOpenAIServer) -> None:
     api, _engine = await started(tmp_path, llm)
     async with api, aiohttp.ClientSession() as client:
-        for question in (QUESTION, "Where was he born?"):
-            body = {"question": question, "session_id": "s1", "stream": False}
-            async with client.post(f"{api.url}/v1/search", json=body) as response:
-                result = await response.json()
+        body: dict[str, Any] = {"question": QUESTION, "stream": False}
+        async with client.post(f"{api.url}/v1/search", json=body) as response:
+            first = await response.json()
+            issued = response.headers["X-Session-Id"]
+        assert first["session_id"] == issued, "the id is in the header and in the JSON"
+        body = {"question": "Where was he born?", "session_id": issued, "stream": False}
+        async with client.post(f"{api.url}/v1/search", json=body) as response:
+            result = await response.json()
+            assert response.headers["X-Session-Id"] == issued, "the same session goes on"
     rewrite = [r for r in llm.requests if "Standalone question" in r.prompt]
     assert len(rewrite) == 1, "only the follow-up is rewritten"
     assert "Q: Who directed Jaws?" in rewrite[0].prompt and "Steven Spielberg" in rewrite[0].prompt
@@ -170,7 +175,7 @@ async def test_follow_up_is_rewritten_with_the_session_history(tmp_path: Path, l
     assert "Question: Where was Steven Spielberg born?" in plans[-1].prompt
     assert result["question"] == "Where was Steven Spielberg born?"
     assert result["answer"] == "Steven Spielberg was born in Cincinnati, Ohio [1]."
-    stored = api.server.config.app.state.server.sessions.history("s1")  # type: ignore[union-attr]
+    stored = api.server.config.app.state.server.sessions.history(issued)  # type: ignore[union-attr]
     assert [q for q, _ in stored] == [QUESTION, "Where was Steven Spielberg born?"], (
         "turns kept as standalone"
     )
@@ -311,18 +316,23 @@ async def test_client_disconnect_cancels_the_run(tmp_path: Path) -> None:
 
 
 async def test_health_reports_llm_and_engines(tmp_path: Path, llm: FakeOpenAIServer) -> None:
-    api, _engine = await started(tmp_path, llm)
+    api, _engine = await started(tmp_path, llm, api_key="k3y")
     async with api, aiohttp.ClientSession() as client:
-        async with client.get(f"{api.url}/health") as r:
+        async with client.get(f"{api.url}/health", headers={"Authorization": "Bearer k3y"}) as r:
             report = await r.json()
     assert r.status == 200 and report["status"] == "ok"
     assert report["llm"]["ok"] and report["engines"]["memory"]["ok"]
-    settings = Settings(llm="openai", base_url="http://127.0.0.1:9/v1", model="m", data_dir=tmp_path / "d2")
+    settings = Settings(
+        llm="openai", base_url="http://127.0.0.1:9/v1", model="m", data_dir=tmp_path / "d2", api_key="k3y"
+    )
     down = AppServer(create_app(settings, engine=MindSearch(settings, engines=[MemoryEngine(DOCS)])))
     async with down, aiohttp.ClientSession() as client:
-        async with client.get(f"{down.url}/health") as r:
+        async with client.get(f"{down.url}/health", headers={"Authorization": "Bearer k3y"}) as r:
             report = await r.json()
+        async with client.get(f"{down.url}/health") as r2:
+            anonymous = await r2.json()
     assert r.status == 503 and report["status"] == "down" and "cannot reach" in report["llm"]["detail"]
+    assert r2.status == 503 and anonymous == {"status": "down"}
 
 
 async def test_cors_allow_list_and_no_credentials_with_wildcard(

@@ -29,7 +29,13 @@ def reply(request: Any) -> str:
 
 
 DATA = Path(tempfile.mkdtemp(prefix="mindsearch-fuzz-"))
-CONFIG = Settings(data_dir=DATA, max_question_chars=500, max_body_bytes=8192, max_concurrent_runs=64)
+CONFIG = Settings(
+    data_dir=DATA,
+    max_question_chars=500,
+    max_body_bytes=8192,
+    max_concurrent_runs=64,
+    allowed_hosts=["testserver"],  # the host name of the in-process client
+)
 ENGINE = MindSearch(
     CONFIG,
     model=ScriptedModel(reply),

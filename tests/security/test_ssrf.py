@@ -206,3 +206,196 @@ async def test_fetching_without_an_allow_list_never_reaches_loopback() -> None:
         await fetcher.aclose()
         await asyncio.sleep(0)
     assert site.hits == []
+
+
+# --- the IANA special-purpose registries, table-driven ----------------------------------------------------
+# (an address in each registry block that is not globally reachable, the word the refusal must hold)
+SPECIAL_PURPOSE = [
+    ("0.1.2.3", "this network"),
+    ("10.255.0.1", "private"),
+    ("100.127.255.254", "CGNAT"),
+    ("127.255.255.254", "loopback"),
+    ("169.254.0.1", "link-local"),
+    ("172.31.255.1", "private"),
+    ("192.0.0.1", "DS-Lite"),
+    ("192.0.0.7", "DS-Lite"),
+    ("192.0.0.8", "dummy"),
+    ("192.0.0.170", "NAT64"),
+    ("192.0.0.171", "NAT64"),
+    ("192.0.0.254", "IETF protocol assignments"),
+    ("192.0.2.77", "TEST-NET-1"),
+    ("192.88.99.1", "6to4 relay"),
+    ("192.168.255.255", "private"),
+    ("198.19.255.1", "benchmarking"),
+    ("198.51.100.9", "TEST-NET-2"),
+    ("203.0.113.200", "TEST-NET-3"),
+    ("240.0.0.1", "reserved"),
+    ("255.255.255.255", "broadcast"),
+    ("224.0.0.251", "multicast"),
+    ("239.255.255.250", "multicast"),
+    ("::", "unspecified"),
+    ("::1", "loopback"),
+    ("::ffff:10.0.0.1", "private"),
+    ("::127.0.0.1", "outside IPv6 global unicast"),
+    ("64:ff9b::a00:1", "private"),
+    ("64:ff9b:1::1", "local-use"),
+    ("100::1", "discard-only"),
+    ("100:0:0:1::1", "dummy"),
+    ("2001::1", "Teredo"),
+    ("2001:0:4136:e378:8000:63bf:3fff:fdd2", "Teredo"),
+    ("2001:1::4", "IETF protocol assignments"),
+    ("2001:2::1", "benchmarking"),
+    ("2001:10::1", "ORCHID"),
+    ("2001:1ff::1", "IETF protocol assignments"),
+    ("2001:db8::1", "documentation"),
+    ("2002:a00:1::", "private"),
+    ("3fff::1", "documentation"),
+    ("3fff:fff::1", "documentation"),
+    ("5f00::1", "SRv6"),
+    ("fc00::1", "unique local"),
+    ("fdff::1", "unique local"),
+    ("fe80::1", "link-local"),
+    ("febf::1", "link-local"),
+    ("fec0::1", "site-local"),
+    ("feff::1", "site-local"),
+    ("ff02::1", "multicast"),
+    ("4000::1", "outside IPv6 global unicast"),
+    ("e000::1", "outside IPv6 global unicast"),
+]
+# globally reachable: public addresses, and the registry rows marked globally reachable
+GLOBAL = [
+    "8.8.8.8",
+    "93.184.216.34",
+    "1.1.1.1",
+    "192.0.0.9",  # Port Control Protocol anycast
+    "192.0.0.10",  # TURN anycast
+    "192.31.196.1",  # AS112-v4
+    "192.52.193.1",  # AMT
+    "192.175.48.1",  # AS112 direct delegation
+    "2606:4700::1111",
+    "2001:4860:4860::8888",
+    "2001:1::1",
+    "2001:1::2",
+    "2001:1::3",
+    "2001:3::1",  # AMT
+    "2001:4:112::1",  # AS112-v6
+    "2001:20::1",  # ORCHIDv2
+    "2001:30::1",  # drone remote ID
+    "2620:4f:8000::1",  # AS112 direct delegation
+    "64:ff9b::808:808",  # NAT64 of 8.8.8.8
+    "2002:808:808::1",  # 6to4 of 8.8.8.8
+]
+
+
+@pytest.mark.parametrize(("address", "why"), SPECIAL_PURPOSE, ids=[a for a, _ in SPECIAL_PURPOSE])
+def test_every_special_purpose_block_is_refused(address: str, why: str) -> None:
+    ip = literal_ip(address)
+    assert ip is not None
+    reason = refusal(ip, NO_ALLOW)
+    assert reason is not None and why.lower() in reason.lower(), reason
+    with pytest.raises(BlockedURL):
+        check_url(f"http://{'[' + address + ']' if ':' in address else address}/", NO_ALLOW)
+
+
+@pytest.mark.parametrize("address", GLOBAL)
+def test_globally_reachable_addresses_pass(address: str) -> None:
+    ip = literal_ip(address)
+    assert ip is not None and refusal(ip, NO_ALLOW) is None
+
+
+def test_the_table_covers_the_registries() -> None:
+    """Every block of the registries that is not globally reachable has a row above."""
+    from mindsearch.web.fetch import SPECIAL_NETWORKS
+
+    covered = {str(net) for net, _ in SPECIAL_NETWORKS}
+    registry = {
+        "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
+        "192.0.0.0/24", "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16", "198.18.0.0/15",
+        "198.51.100.0/24", "203.0.113.0/24", "240.0.0.0/4", "255.255.255.255/32",
+        "::/128", "::1/128", "64:ff9b:1::/48", "100::/64", "100:0:0:1::/64", "2001::/23", "2001::/32",
+        "2001:2::/48", "2001:10::/28", "2001:db8::/32", "3fff::/20", "5f00::/16", "fc00::/7", "fe80::/10",
+    }  # fmt: skip
+    assert registry <= covered, registry - covered
+
+
+# --- the allow-list with ports ------------------------------------------------------------------------
+def test_allow_list_entries_take_a_port() -> None:
+    allow = AllowList.parse(["127.0.0.1:8080", "[::1]:8443", "intranet.example:8443", "10.1.0.0/16"])
+    check_url("http://127.0.0.1:8080/", allow)
+    check_url("http://[::1]:8443/", allow)
+    check_url("https://intranet.example:8443/", allow)
+    check_url("http://10.1.2.3:6379/", allow)  # a network without a port: every port
+    for refused in (
+        "http://127.0.0.1:8081/",
+        "http://127.0.0.1/",
+        "http://[::1]:8080/",
+        "http://127.0.0.2:8080/",
+    ):
+        with pytest.raises(BlockedURL):
+            check_url(refused, allow)
+    assert allow.allows_host("intranet.example", 8443) and not allow.allows_host("intranet.example", 443)
+    ip = literal_ip("127.0.0.1")
+    assert ip is not None
+    assert refusal(ip, allow, 8080) is None and refusal(ip, allow, 22) is not None
+    assert refusal(ip, allow) is not None, "an unknown port matches only entries for every port"
+
+
+async def test_a_resolved_name_is_held_to_the_allowed_port() -> None:
+    resolver = GuardedResolver(AllowList.parse(["127.0.0.1:8080"]), StubResolver(RESOLVED))
+    assert [r["host"] for r in await resolver.resolve("rebind.example", 8080)] == ["127.0.0.1"]
+    with pytest.raises(BlockedURL):
+        await resolver.resolve("rebind.example", 6379)
+    named = GuardedResolver(AllowList.parse(["rebind.example:8080"]), StubResolver(RESOLVED))
+    assert await named.resolve("rebind.example", 8080)
+    with pytest.raises(BlockedURL):
+        await named.resolve("rebind.example", 6379)
+
+
+async def test_a_redirect_may_not_leave_the_allowed_port() -> None:
+    """Allowing 127.0.0.1:<site> used to mean nothing (host:port never matched); allowing 127.0.0.1
+    lets every port through, so list the port: then a redirect to another port is refused unfetched."""
+    async with (
+        StaticSite(routes={"/r": redirect_to, "/page": page}) as site,
+        StaticSite(routes={"/page": page}) as other,
+    ):
+        fetcher = HttpFetcher(allow_hosts=[f"127.0.0.1:{site.port}"], total_timeout=2)
+        fetched = await fetcher.fetch(f"{site.url}/page")
+        with pytest.raises(BlockedURL):
+            await fetcher.fetch(f"{site.url}/r?to=http://127.0.0.1:{other.port}/page")
+        with pytest.raises(BlockedURL):
+            await fetcher.fetch(f"{other.url}/page")
+        await fetcher.aclose()
+    assert "secret" in fetched.text
+    assert other.hits == [], "the other port was never requested"
+    assert site.hits == ["/page", "/r"]
+
+
+# --- control characters in URLs, at the engine boundary ------------------------------------------------
+INJECTED = "http://h.example/ref\n\n![p][r]\n\n[r]:\nhttp://h.example/img.png"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        INJECTED,
+        "http://h.example/a\rb",
+        "http://h.example/\tx",
+        "http://h.example/\x00",
+        "http://h/\x85",
+        "http://h/\u2028",
+    ],
+)
+async def test_engines_refuse_hits_whose_url_holds_a_control_character(url: str) -> None:
+    from mindsearch.search.base import SearchEngine, SearchHit
+
+    class Hostile(SearchEngine):
+        name = "hostile"
+
+        async def search(self, query: str, *, limit: int) -> list[SearchHit]:
+            return [
+                SearchHit(url, "poisoned", "", self.name),
+                SearchHit("https://ok.example/a b", "ok", "", self.name),
+            ]
+
+    hits = await Hostile().search("q", limit=5)
+    assert [hit.url for hit in hits] == ["https://ok.example/a b"]
