@@ -13,6 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 SCHEMA_VERSION = 2
 
+RewriteStatus = Literal["none", "rewritten", "unchanged", "failed"]
+
 
 class _Event(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -44,7 +46,12 @@ class Hit(BaseModel):
 
 
 class RunStarted(_Event):
-    """``question`` is what is searched: the follow-up rewritten to stand alone when there is history."""
+    """``question`` is what is searched: the follow-up rewritten to stand alone when there is history.
+
+    ``rewrite`` says what became of the follow-up: ``none`` (no history, nothing to rewrite),
+    ``rewritten`` (``question`` is the rewrite of ``asked``), ``unchanged`` (the model found it stands
+    alone) or ``failed`` (the follow-up is searched as asked; ``rewrite_error`` says why).
+    """
 
     type: Literal["run_started"] = "run_started"
     question: str
@@ -52,16 +59,24 @@ class RunStarted(_Event):
     language: Literal["en", "zh"]
     llm: str
     engines: list[str]
+    rewrite: RewriteStatus = "none"
+    rewrite_error: str = ""
 
 
 class Plan(_Event):
-    """One planner round: the nodes it added, and whether it said the plan is finished."""
+    """One planner round: the nodes it added, and whether it said the plan is finished.
+
+    A round that recovered from a bad planner reply is a plan, not an error: ``note`` says how in a few
+    words ("repaired after one round", "used the question as one sub-question") and ``recovered_from``
+    what was wrong with the reply.
+    """
 
     type: Literal["plan"] = "plan"
     round: int
     added: list[PlannedNode]
     finish: bool
     note: str = ""
+    recovered_from: str = ""
 
 
 class NodeStarted(_Event):

@@ -21,13 +21,19 @@ from .text import quoted, similarity, tokens
 
 ECHO_SIMILARITY = 0.6
 DUPLICATE_SIMILARITY = 0.85
+REPAIRED = "repaired after one round"  # the plan event's note for a reply the repair round fixed
+FELL_BACK = "used the question as one sub-question"  # ... for a first round with no valid plan
 
 
 @dataclass
 class PlanOutcome:
+    """A round's plan, or why there is none. ``note`` says in a few words how a bad reply was recovered
+    from, and ``recovered_from`` what was wrong with it (both empty for a plan valid at once)."""
+
     action: PlanAction | None
     error: str | None = None
     note: str = ""
+    recovered_from: str = ""
 
 
 class Planner:
@@ -78,11 +84,11 @@ class Planner:
                         *render("repair", style=self.style, language=self.language, error=error),
                     ]
                     continue
-                return PlanOutcome(
-                    None, f"invalid plan after one repair round: {error} (first error: {first_error})"
-                )
-            note = "repaired after: " + first_error if first_error else ""
-            return PlanOutcome(action, note=note)
+                before = f" (before the repair: {first_error})" if first_error != error else ""
+                return PlanOutcome(None, f"invalid plan, also after a repair round: {error}{before}")
+            if first_error:
+                return PlanOutcome(action, note=REPAIRED, recovered_from=first_error)
+            return PlanOutcome(action)
         raise AssertionError("unreachable")
 
     def _validate(self, reply: str, question: str, graph: QuestionGraph) -> PlanAction:

@@ -49,3 +49,32 @@ def render(
             raise PromptError(f"prompt {style}/{name}.{language} needs a value for {exc}") from exc
         messages.append(Message(role="system" if role == "system" else "user", content=content))
     return messages
+
+
+_EXAMPLES = re.compile(r"^\s*examples:\s*(.+?)\s*(?:-->)?\s*$", re.MULTILINE)
+
+
+@functools.cache
+def example_names(name: str, *, style: str, language: str) -> tuple[str, ...]:
+    """The invented names a prompt's few-shot examples use (its ``examples:`` comment line).
+
+    A small model that copies an example writes one of them; an answer that names one the sources do
+    not is a copy, not an answer.
+    """
+    path = PROMPTS_DIR / style / f"{name}.{language}.md"
+    if not path.exists():
+        return ()
+    found = _EXAMPLES.search(path.read_text(encoding="utf-8"))
+    if found is None:
+        return ()
+    return tuple(part.strip() for part in found.group(1).split(";") if part.strip())
+
+
+def echoes_examples(text: str, grounds: str, *, name: str, style: str, language: str) -> str | None:
+    """The example name ``text`` repeats although ``grounds`` (question, passages, facts) never says it."""
+    for example in example_names(name, style=style, language=language):
+        # whole words for Latin names ("Emil" is not in "Emily"); Chinese has no spaces to match
+        pattern = re.compile(rf"\b{re.escape(example)}\b" if example.isascii() else re.escape(example), re.I)
+        if pattern.search(text) and not pattern.search(grounds):
+            return example
+    return None

@@ -18,13 +18,14 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from . import events as ev
-from .citations import Dropped, reference_list, strip_markers
+from .citations import Dropped, reference_list, sentences, strip_markers
+from .citations.support import is_non_answer
 from .graph import Node, NodeState, PlanAction, PlanError, QuestionGraph, SubQuestion
 from .llm.base import TRUNCATED, ChatModel, LLMError, ReplyTruncated
 from .options import OptionsError, RunOptions, describe, run_options
-from .planner import Planner, PlanOutcome
+from .planner import FELL_BACK, Planner, PlanOutcome
 from .plugins import ENGINES, make_model
-from .prompts import render
+from .prompts import echoes_examples, render
 from .search.base import SearchEngine
 from .searcher import NodeFailed, NodeResult, RunContext, Searcher
 from .settings import Settings
@@ -32,7 +33,7 @@ from .text import detect_language
 from .web.cache import Cache
 from .web.extract import Extractor, TrafilaturaExtractor
 from .web.fetch import Fetcher, HttpFetcher
-from .writer import Writer, history_text, pool
+from .writer import Writer, history_text, not_found, pool
 
 History = Sequence[tuple[str, str]] | Sequence[dict[str, str]]
 _END = object()
@@ -348,8 +349,10 @@ class _Run:
         )
         self.history_text = history_text(self.history, style, language)
         asked = self.question
+        rewrite: ev.RewriteStatus = "none"
+        rewrite_error = ""
         if self.history:
-            self.question = await self._standalone(model, style, language)
+            self.question, rewrite, rewrite_error = await self._standalone(model, style, language)
         self.emit(
             ev.RunStarted(
                 asked=asked,
@@ -357,6 +360,8 @@ class _Run:
                 language=language,
                 llm=model.name,
                 engines=[e.name for e in self.ctx.engines],
+                rewrite=rewrite,
+                rewrite_error=rewrite_error,
             )
         )
         self.planner = Planner(
@@ -391,21 +396,25 @@ class _Run:
 
     async def _standalone(
         self, model: ChatModel, style: Literal["chat", "base"], language: Literal["en", "zh"]
-    ) -> str:
-        """The follow-up rewritten, with the conversation, as a question that stands alone."""
+    ) -> tuple[str, ev.RewriteStatus, str]:
+        """The follow-up rewritten, with the conversation, as a question that stands alone; what became
+        of the rewrite; and, when it failed (the follow-up is then searched as asked), why."""
         turns = "\n".join(f"Q: {q}\nA: {strip_markers(a)[:1000]}" for q, a in self.history[-4:])
         messages = render("rewrite", style=style, language=language, turns=turns, question=self.question)
         try:
-            reply = await model.complete(messages, stop=["\n"], max_tokens=120)
+            # up to a blank line, not the first newline: a reply that starts on a new line is not empty
+            reply = await model.complete(messages, stop=["\n\n"], max_tokens=120)
         except LLMError as exc:
-            self.emit(
-                ev.Error(stage="plan", message=f"could not rewrite the follow-up ({exc}); using it as asked")
-            )
-            return self.question
-        rewritten = " ".join(reply.strip().strip('"').split())
-        if not rewritten or len(rewritten) > self.settings.max_question_chars:
-            return self.question
-        return rewritten
+            return self.question, "failed", f"the model failed: {exc}"[:300]
+        lines = [line for line in (" ".join(raw.split()) for raw in reply.splitlines()) if line]
+        rewritten = lines[0].strip('"“”「」') if lines else ""
+        if not rewritten:
+            return self.question, "failed", "the model's rewrite was empty"
+        if len(rewritten) > self.settings.max_question_chars:
+            return self.question, "failed", f"the model's rewrite was too long ({len(rewritten)} characters)"
+        if rewritten == self.question:
+            return self.question, "unchanged", ""
+        return rewritten, "rewritten", ""
 
     # -- scheduling ------------------------------------------------------------------------------------
     async def _schedule(self) -> None:
@@ -471,29 +480,36 @@ class _Run:
             return PlanOutcome(None, f"the planner failed: {type(exc).__name__}: {exc}"[:500])
 
     def _apply_plan(self, outcome: PlanOutcome, round_no: int) -> bool:
-        """Add the planner's nodes; True when planning is over."""
-        action = outcome.action
-        if action is None:
-            self.emit(ev.Error(stage="plan", message=outcome.error or "the planner failed"))
-            if len(self.graph) == 0:  # nothing planned at all: search the question itself
-                action = PlanAction(add=[SubQuestion(id="q1", question=self.question)], finish=True)
-                note = "the planner failed; searching the question itself"
-            else:  # the plan is cut short: what is planned is answered, but it may not be all
-                self.incomplete.append(outcome.error or "the planner failed")
-                return True
+        """Add the planner's nodes; True when planning is over.
+
+        A first round without a valid plan is not an error: the question itself is searched as the one
+        sub-question, and the plan event's note says so. A later round that fails is an error, since
+        the graph it would have grown may now miss a step.
+        """
+        action, note, recovered_from = outcome.action, outcome.note, outcome.recovered_from
+        if action is not None:
+            try:
+                added = self.graph.add(action.add)
+            except PlanError as exc:  # checked by the planner already; a plan that changed under it
+                action, problem = None, f"the plan could not be added: {exc}"
         else:
-            note = outcome.note
-        try:
+            problem = outcome.error or "the planner failed"
+        if action is None:
+            if len(self.graph) > 0:  # the plan is cut short: what is planned is answered, maybe not all
+                message = f"planning stopped at round {round_no}: {problem}"
+                self.incomplete.append(message)
+                self.emit(ev.Error(stage="plan", message=message[:500]))
+                return True
+            action = PlanAction(add=[SubQuestion(id="q1", question=self.question)], finish=True)
             added = self.graph.add(action.add)
-        except PlanError as exc:  # checked by the planner already; a plan that changed under it
-            self.emit(ev.Error(stage="plan", message=f"the plan could not be added: {exc}"))
-            return True
+            note, recovered_from = FELL_BACK, problem
         self.emit(
             ev.Plan(
                 round=round_no,
                 added=[ev.PlannedNode(id=n.id, question=n.question, depends_on=n.depends_on) for n in added],
                 finish=action.finish,
                 note=note,
+                recovered_from=recovered_from[:500],
             )
         )
         return action.finish
@@ -536,7 +552,11 @@ class _Run:
     # -- writing ---------------------------------------------------------------------------------------
     async def _write(self) -> None:
         """The final answer, then ``references`` and ``done``. Whatever fails here, the finished node
-        answers are still given (cited), and ``ok`` says whether the answer is complete."""
+        answers are still given (cited), and ``ok`` says whether the answer is complete.
+
+        The answer is held until one of its citations survives the checks: an answer no source
+        supports is not shown as an answer, the reader is told the sources do not answer instead.
+        """
         assert self.ctx is not None
         ctx = self.ctx
 
@@ -546,21 +566,34 @@ class _Run:
         writer = Writer(ctx.model, self.settings, style=ctx.style, language=ctx.language, on_drop=dropped)
         draft = pool(self.graph.nodes, self.results, ctx.sources)
         failures = [f"{n.question}: {n.error}" for n in self.graph.nodes if n.state is NodeState.FAILED]
-        parts: list[str] = []
+        grounds = "\n".join([self.question, self.history_text, *(a for _n, a in draft.answers)])
+        out = _Held(self.emit, writer, grounds, ctx.style, ctx.language)
         try:
             async for piece in writer.write(self.question, draft, self.history_text, failures):
-                parts.append(piece)
-                self.emit(ev.AnswerDelta(text=piece))
+                out.add(piece)
         except asyncio.CancelledError:
             if _really_cancelled():
                 raise
-            parts = await self._writer_failed("the writer was cancelled", writer, draft, parts)
+            await self._writer_failed("the writer was cancelled", writer, draft, out)
         except ReplyTruncated:
             self.incomplete.append(TRUNCATED)
             self.emit(ev.Error(stage="answer", message=f"the final answer was cut short: {TRUNCATED}"))
+        except _CopiedExample as exc:
+            await self._writer_failed(str(exc), writer, draft, out)
         except Exception as exc:  # LLMError, or a bug: the answer falls back, it is not lost
             reason = str(exc) if isinstance(exc, LLMError) else f"{type(exc).__name__}: {exc}"
-            parts = await self._writer_failed(reason, writer, draft, parts)
+            await self._writer_failed(reason, writer, draft, out)
+        if not out.released and draft.answers and not writer.registry.references() and not out.honest():
+            # every citation failed its check: the text is a claim nothing vouches for
+            self.incomplete.append("no source supports the answer")
+            self.emit(
+                ev.Error(
+                    stage="answer",
+                    message="no source read supports the answer the model wrote, so it is not shown",
+                )
+            )
+            out.replace(not_found(ctx.language))
+        out.release()
         references = writer.registry.references()
         self.emit(ev.References(references=references))
         nodes = [
@@ -569,7 +602,7 @@ class _Run:
         complete = bool(draft.answers) and not failures and not self.incomplete
         self.emit(
             ev.Done(
-                answer="".join(parts).strip(),
+                answer=out.text.strip(),
                 references=references,
                 nodes=nodes,
                 seconds=_since(self.started),
@@ -577,17 +610,16 @@ class _Run:
             )
         )
 
-    async def _writer_failed(self, reason: str, writer: Writer, draft: Any, parts: list[str]) -> list[str]:
-        """The writer stopped: keep what it wrote; with nothing written, give the cited sub-answers."""
+    async def _writer_failed(self, reason: str, writer: Writer, draft: Any, out: _Held) -> None:
+        """The writer stopped: keep what it wrote if a source backs it; else give the cited sub-answers."""
         self.incomplete.append(reason)
         self.emit(ev.Error(stage="answer", message=f"the final answer could not be written: {reason}"[:500]))
-        if "".join(parts).strip() or not draft.answers:
-            return parts
+        if (out.text.strip() and writer.registry.references()) or not draft.answers:
+            return
+        out.replace("")
         text = "\n".join(answer for _node, answer in draft.answers)
         async for piece in writer.checked(_replay(text), draft):
-            parts.append(piece)
-            self.emit(ev.AnswerDelta(text=piece))
-        return parts
+            out.add(piece, check=False)
 
     async def salvage(self) -> None:
         """After an unexpected failure: an answer from the finished sub-questions, with no model call."""
@@ -607,3 +639,61 @@ class _Run:
 async def _replay(text: str) -> AsyncIterator[str]:
     for word in text.split(" "):
         yield word + " "
+
+
+class _CopiedExample(LLMError):
+    """The writer repeated an invented example from its prompt instead of answering."""
+
+
+class _Held:
+    """The final answer on its way to the reader: held until a citation in it survives, then streamed.
+
+    Held text is also checked for a copied few-shot example before it is shown.
+    """
+
+    def __init__(
+        self,
+        emit: _Once,
+        writer: Writer,
+        grounds: str,
+        style: Literal["chat", "base"],
+        language: Literal["en", "zh"],
+    ) -> None:
+        self.emit, self.writer, self.grounds = emit, writer, grounds
+        self.style, self.language = style, language
+        self.parts: list[str] = []
+        self.held: list[str] = []
+        self.released = False
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+    def add(self, piece: str, *, check: bool = True) -> None:
+        self.parts.append(piece)
+        if self.released:
+            self.emit(ev.AnswerDelta(text=piece))
+            return
+        self.held.append(piece)
+        if check:
+            copied = echoes_examples(
+                self.text, self.grounds, name="writer", style=self.style, language=self.language
+            )
+            if copied is not None:
+                raise _CopiedExample(f"the model copied an example from its prompt ({copied})")
+        if self.writer.registry.references():
+            self.release()
+
+    def release(self) -> None:
+        if not self.released and self.held:
+            self.emit(ev.AnswerDelta(text="".join(self.held)))
+        self.released, self.held = True, []
+
+    def replace(self, text: str) -> None:
+        """Nothing held is shown; ``text`` stands in its place (held, to be released)."""
+        self.parts, self.held = ([text], [text]) if text else ([], [])
+
+    def honest(self) -> bool:
+        """Whether the held text only says the sources do not answer (a statement, not a claim)."""
+        said = [s for s in sentences(strip_markers(self.text)) if s]
+        return bool(said) and all(is_non_answer(s) for s in said)

@@ -15,10 +15,11 @@ from typing import Literal
 from pydantic import BaseModel, Field, ValidationError
 
 from . import events as ev
-from .citations import CitationStream, Registry, Source, strip_markers
+from .citations import CitationStream, Registry, Source, sentences, strip_markers
+from .citations.support import is_non_answer
 from .graph import Node
 from .llm.base import ChatModel, ContextLengthError, LLMError, ReplyTruncated, extract_json
-from .prompts import render
+from .prompts import echoes_examples, render
 from .search.base import SearchEngine, SearchError, SearchHit
 from .search.breaker import CircuitBreaker, breaker_for
 from .settings import Settings
@@ -366,6 +367,8 @@ class Searcher:
                 raise NodeFailed(f"the passages do not fit the model's context: {again}") from again
 
     async def _answer(self, node: Node, context: str, sources: list[Source]) -> NodeResult:
+        if self.ctx.style == "base" and self.ctx.language == "zh":
+            sources = _keep(sources, self.settings.base_passages_zh) or sources
         numbered = {i + 1: source for i, source in enumerate(sources)}
         passages = "\n".join(
             f"[{n}] {quoted(source.title)}: {quoted(' ... '.join(source.passages))}"
@@ -409,6 +412,19 @@ class Searcher:
         answer = stream.text.strip()
         if not strip_markers(answer).strip():
             raise NodeFailed("the model gave an empty answer")
+        copied = echoes_examples(
+            answer,
+            f"{node.question}\n{context}\n{passages}",
+            name="searcher",
+            style=self.ctx.style,
+            language=self.ctx.language,
+        )
+        if copied is not None:
+            raise NodeFailed(f"the model copied an example from its prompt ({copied}) instead of answering")
+        if not registry.references():  # no citation survived the checks: nothing vouches for the answer
+            if all(is_non_answer(s) for s in sentences(strip_markers(answer))):
+                raise NodeFailed("the sources read do not answer this sub-question")
+            raise NodeFailed("no source read supports the model's answer")
         # every source the node read is kept with the node, cited or not, for the writer's checks
         for source in sources:
             pooled = self.ctx.sources.setdefault(source.key, Source(source.key, source.title, source.url))
@@ -421,14 +437,16 @@ class Searcher:
 
 def _halve(sources: list[Source]) -> list[Source] | None:
     """The better half of the passages (they come best first), or None when one is all there is."""
-    passages = [(s, p) for s in sources for p in s.passages]
-    if len(passages) <= 1:
-        return None
-    keep = passages[: len(passages) // 2]
-    fewer: dict[str, Source] = {}
-    for source, passage in keep:
-        fewer.setdefault(source.key, Source(source.key, source.title, source.url)).passages.append(passage)
-    return list(fewer.values())
+    count = sum(len(s.passages) for s in sources)
+    return _keep(sources, count // 2) if count > 1 else None
+
+
+def _keep(sources: list[Source], count: int) -> list[Source]:
+    """The first ``count`` passages (best first), grouped by source as before."""
+    kept: dict[str, Source] = {}
+    for source, passage in [(s, p) for s in sources for p in s.passages][:count]:
+        kept.setdefault(source.key, Source(source.key, source.title, source.url)).passages.append(passage)
+    return list(kept.values())
 
 
 class NodeFailed(RuntimeError):

@@ -125,7 +125,9 @@ class Settings(BaseSettings):
     )
     allow_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
-        description="Hosts or networks (CIDR) that may be fetched although private or loopback.",
+        description="Hosts or networks (CIDR) that may be fetched although private or loopback, each with an "
+        "optional port (`127.0.0.1:8080`, `[::1]:8080`, `intranet.example:8443`); without a port every port "
+        "of it is allowed. Every redirect hop is held to the same list.",
     )
     user_agent: str = Field(
         "Mozilla/5.0 (compatible; mindsearch/0.1)", description="User-Agent sent with page requests."
@@ -140,6 +142,13 @@ class Settings(BaseSettings):
         6, ge=1, le=40, description="Passages shown to the model per sub-question."
     )
     passage_chars: int = Field(700, ge=100, le=8000, description="Characters in one passage.")
+    base_passages_zh: int = Field(
+        1,
+        ge=1,
+        le=40,
+        description="Passages a small base model (prompt style base) is shown for a Chinese question: the "
+        "embedded 270M model answers in Chinese from one English passage but loses its way among several.",
+    )
     citation_min_support: float = Field(
         0.3, ge=0.0, le=1.0, description="Share of a sentence's words a cited passage must contain."
     )
@@ -165,6 +174,11 @@ class Settings(BaseSettings):
     api_key: str | None = Field(
         None, description="Bearer token `mindsearch serve` requires on every route but /health (unset: open)."
     )
+    api_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="More bearer tokens, one per client (comma-separated), accepted like MINDSEARCH_API_KEY; "
+        "each client's sessions are bound to its own token.",
+    )
     host: str = Field("127.0.0.1", description="Address `mindsearch serve` listens on.")
     port: int = Field(8002, ge=1, le=65535, description="Port `mindsearch serve` listens on.")
     cors_origins: Annotated[list[str], NoDecode] = Field(
@@ -177,6 +191,39 @@ class Settings(BaseSettings):
     )
     max_history_turns: int = Field(
         20, ge=0, le=1000, description="Turns of a session kept and sent to the model."
+    )
+    session_ttl: float = Field(
+        86400.0,
+        gt=0,
+        description="Seconds a session lives after its last use; then it and its history are deleted.",
+    )
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Host names the server answers to (the Host header; comma-separated, `*.example.com` "
+        "for subdomains, `*` for any); empty: the listening address, localhost, 127.0.0.1 and ::1.",
+    )
+    header_timeout: float = Field(
+        10.0,
+        gt=0,
+        description="Seconds a client has to send a request's headers; then 408 and the connection closes.",
+    )
+    body_timeout: float = Field(
+        30.0, gt=0, description="Seconds a client has to send a request's body; then 408."
+    )
+    keep_alive_timeout: int = Field(
+        5, ge=1, le=3600, description="Seconds an idle keep-alive connection stays open."
+    )
+    max_connections: int = Field(
+        256,
+        ge=1,
+        le=100000,
+        description="Connections (and requests) the server holds at once; more requests get 503.",
+    )
+    max_header_bytes: int = Field(
+        16384,
+        ge=1024,
+        le=1048576,
+        description="Largest request line and headers the server reads; larger get 431 (or 400).",
     )
 
     # --- output ---------------------------------------------------------------------------------
@@ -195,7 +242,7 @@ class Settings(BaseSettings):
             value = [part.strip() for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("allow_hosts", "cors_origins", mode="before")
+    @field_validator("allow_hosts", "cors_origins", "allowed_hosts", "api_keys", mode="before")
     @classmethod
     def _split_hosts(cls, value: Any) -> Any:
         if isinstance(value, str):

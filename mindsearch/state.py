@@ -65,6 +65,8 @@ class RunState(BaseModel):
 
     question: str = ""  # what is searched: a follow-up rewritten to stand alone
     asked: str = ""  # the question as the user asked it
+    rewrite: ev.RewriteStatus = "none"  # what became of a follow-up (see ``run_started``)
+    rewrite_error: str = ""  # why the follow-up could not be rewritten, when it could not
     language: Literal["en", "zh"] | None = None
     llm: str = ""
     engines: list[str] = Field(default_factory=list)
@@ -73,6 +75,7 @@ class RunState(BaseModel):
     references: list[ev.Reference] = Field(default_factory=list)
     dropped: list[ev.CitationDropped] = Field(default_factory=list)  # citations dropped from the answer
     errors: list[ev.Error] = Field(default_factory=list)
+    plan_notes: list[ev.Plan] = Field(default_factory=list)  # planner rounds that recovered from a bad reply
     status: RunStatus = "running"  # "failed" from a fatal error on, or when ``done`` is not ok
     ok: bool = False
     seconds: float = 0.0
@@ -123,10 +126,13 @@ class RunState(BaseModel):
             return
         if isinstance(event, ev.RunStarted):
             self.question, self.asked = event.question, event.asked or event.question
+            self.rewrite, self.rewrite_error = event.rewrite, event.rewrite_error
             self.language, self.llm, self.engines = event.language, event.llm, list(event.engines)
         elif isinstance(event, ev.Plan):
             for planned in event.added:
                 self._plan(planned)
+            if event.note:
+                self.plan_notes.append(event)
         elif isinstance(event, ev.NodeStarted):
             node = self._node(event.node_id, event.question)
             if node.state == "waiting":

@@ -67,11 +67,8 @@ class Writer:
         self, question: str, draft: Draft, history: str, failures: list[str]
     ) -> AsyncIterator[str]:
         """Yield the answer text piece by piece; ``self.registry`` holds the references afterwards."""
-        if not draft.answers:
-            reasons = "; ".join(failures[:3])
-            yield render("no_answer", style="common", language=self.language, reasons=reasons)[
-                0
-            ].content.strip()
+        if not draft.answers:  # why is in the error events; the answer says it plainly, in its language
+            yield not_found(self.language)
             return
         async for text in self.checked(self._pieces(question, draft, history), draft, question):
             yield text
@@ -148,3 +145,8 @@ def history_text(history: list[tuple[str, str]] | None, style: str, language: st
         return ""
     lines = [f"Q: {q}\nA: {a}" for q, a in history[-4:]]
     return render("history", style="common", language=language, turns="\n".join(lines))[0].content  # type: ignore[arg-type]
+
+
+def not_found(language: Literal["en", "zh"]) -> str:
+    """What the answer says when the sources read do not answer the question."""
+    return render("no_answer", style="common", language=language)[0].content.strip()

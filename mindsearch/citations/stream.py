@@ -26,12 +26,13 @@ from dataclasses import dataclass
 from .markers import Marker, find_markers, partial_marker_start, remove_markers, replace_markers
 from .segment import LEAD, Segment, segment
 from .sources import Registry, Source
-from .support import Claim, covered, is_non_answer, supports
+from .support import Claim, anchored, anchors, covered, is_non_answer, supports
 
 _TAIL = re.compile(r"(?:[.!?。！？…]+|[:：;；])[\"'”’)\]）」』》*_]*\Z")
 _TABLE_RULE = re.compile(r"[\s|:\-]+")
 SHORT_CLAIM = 3  # a claim with fewer content words than this is judged with its whole sentence
 BARE_ANSWER = 4  # a first sentence with fewer content words than this is judged with the question
+ANCHORS_TO_ATTACH = 2  # numbers and Latin names a translated sentence needs to be given a source
 
 
 @dataclass
@@ -256,6 +257,11 @@ class CitationStream:
         for source in self.sources.values():
             evidence = source.evidence
             if evidence.language != claim.language:
+                # a translation is attached only on two anchors or more (numbers, Latin names), all found
+                if anchors(claim) >= ANCHORS_TO_ATTACH and anchored(claim, [evidence]):
+                    score = 0.5 + anchors(claim) / 100  # below any same-language source found whole
+                    if score > best_score:
+                        best, best_score = source, score
                 continue
             if not supports(claim, evidence, needed) or not covered(claim, [evidence]):
                 continue

@@ -14,7 +14,8 @@ is supported by a group of sources only when:
 
 A sentence that says the sources do not answer ("The passages do not say who directed Jaws.",
 "资料中没有提到…") makes no claim and gets no citation. Word overlap cannot judge a translation, so a
-claim in one language against a source in another is judged by its numbers only.
+claim in one language against a source in another is judged by what survives translation: its
+numbers and, for a Chinese claim, its Latin names ("Pizza Hut 于 1958 年…" against an English page).
 """
 
 from __future__ import annotations
@@ -224,7 +225,7 @@ def covered(claim: Claim, group: Iterable[Evidence]) -> bool:
         return False
     same_language = [e for e in group if e.language == claim.language]
     if not same_language:
-        return True  # a translation: only numbers can be compared
+        return anchored(claim, group)  # a translation: only numbers and Latin names compare
     words = set().union(*(e.words for e in same_language))
     if not claim.names <= words:
         return False
@@ -232,8 +233,24 @@ def covered(claim: Claim, group: Iterable[Evidence]) -> bool:
     return all(title in text for title in claim.titles)
 
 
+def anchors(claim: Claim) -> int:
+    """What survives translation: numbers, and for a Chinese claim its Latin names ("Pizza Hut")."""
+    return len(claim.numbers) + (len(claim.names) if claim.language == "zh" else 0)
+
+
+def anchored(claim: Claim, group: Iterable[Evidence]) -> bool:
+    """A claim judged against sources in another language: its anchors all appear in them."""
+    group = list(group)
+    numbers = set().union(*(e.numbers for e in group)) if group else set()
+    words = set().union(*(e.words for e in group)) if group else set()
+    names = claim.names if claim.language == "zh" else frozenset()
+    # a claim with nothing that survives translation cannot be checked, so it is not vouched for
+    return anchors(claim) > 0 and claim.numbers <= numbers and names <= words
+
+
 def supports(claim: Claim, evidence: Evidence, min_support: float) -> bool:
-    """One source, judged alone: enough of the words, and the same polarity."""
+    """One source, judged alone: enough of the words, and the same polarity (across languages: every
+    number and Latin name of the claim, which survive translation)."""
     if evidence.language != claim.language:
-        return True  # judged by numbers only, in ``covered``
+        return anchored(claim, [evidence])
     return lexical(claim, evidence) >= min_support and polarity_agrees(claim, evidence)

@@ -2,6 +2,10 @@
 
 The engine keeps aiohttp sessions and a loaded model that belong to one loop; a fresh loop per call
 would break them, and a caller may already be inside a loop. So a daemon thread owns the loop.
+
+A caller that never calls ``close`` (the README's lagent snippet does not) still gets the sessions
+closed: when the ``SyncEngine`` is garbage-collected, or at the latest when the interpreter exits, so
+no "Unclosed client session" is printed at exit.
 """
 
 from __future__ import annotations
@@ -9,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import logging
 import threading
+import weakref
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
@@ -18,6 +24,26 @@ from ..run import Answer, MindSearch
 
 T = TypeVar("T")
 CANCEL_WAIT = 30.0  # seconds a timed-out call waits for its tasks to stop
+CLOSE_WAIT = 30.0  # seconds closing waits for the engine's sessions and model
+log = logging.getLogger(__name__)
+
+
+def _shut_down(engine: MindSearch, loop: asyncio.AbstractEventLoop, thread: threading.Thread) -> None:
+    """Close the engine on its loop, then stop the loop and its thread (idempotent)."""
+    if loop.is_closed() or not loop.is_running():
+        return
+    if threading.current_thread() is thread:  # collected on the loop's own thread: cannot wait here
+        task = loop.create_task(engine.aclose())
+        task.add_done_callback(lambda _task: loop.stop())
+        return
+    try:
+        asyncio.run_coroutine_threadsafe(engine.aclose(), loop).result(CLOSE_WAIT)
+    except Exception as exc:  # closing is best effort; a failure must not raise at exit
+        log.info("closing the engine failed: %s: %s", type(exc).__name__, exc)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(timeout=5)
+    if not thread.is_alive():
+        loop.close()
 
 
 class SyncEngine:
@@ -26,6 +52,8 @@ class SyncEngine:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="mindsearch-loop", daemon=True)
         self._thread.start()
+        # runs on close(), when this object is collected, or at exit, whichever comes first, once
+        self._finalizer = weakref.finalize(self, _shut_down, engine, self._loop, self._thread)
 
     def run(self, coroutine: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         """The coroutine's result; after ``timeout`` seconds it is cancelled, and its run and every task
@@ -56,10 +84,7 @@ class SyncEngine:
         return self.run(self.engine.ask(question), timeout=self.engine.settings.total_timeout + 60)
 
     def close(self) -> None:
-        if self._loop.is_running():
-            self.run(self.engine.aclose(), timeout=30)
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout=5)
+        self._finalizer()
 
 
 def answer_text(answer: Answer) -> str:

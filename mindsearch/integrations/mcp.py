@@ -1,19 +1,24 @@
 """An MCP server over stdio with one tool, ``search``: ``mindsearch mcp`` (extra ``mcp``).
 
 Settings come from the environment and flags as for every command, so an MCP client configures the
-backend with ``MINDSEARCH_*`` variables.
+backend with ``MINDSEARCH_*`` variables. The server logs warnings only (``-v``, ``-vv`` for more): a
+client shows the server's stderr, and one search used to write a hundred lines there. The engine's
+sessions and model are closed when the server stops.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
+from .. import logs
 from ..run import MindSearch
 from ..settings import Settings
 from .bridge import answer_text
 
 
-def build_server(settings: Settings, engine: MindSearch | None = None) -> Any:
+def build_server(settings: Settings, engine: MindSearch | None = None, *, verbosity: int = 0) -> Any:
     server_class: Any
     try:
         from mcp.server.mcpserver import MCPServer  # mcp 2.x
@@ -28,7 +33,21 @@ def build_server(settings: Settings, engine: MindSearch | None = None) -> Any:
             raise ImportError("`mindsearch mcp` needs the MCP SDK: pip install 'mindsearch[mcp]'") from exc
 
     search_engine = engine or MindSearch(settings)
-    server = server_class(name="mindsearch", instructions="Search and answer with cited sources.")
+
+    @asynccontextmanager
+    async def lifespan(_server: Any) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            if engine is None:  # one given by the caller is the caller's to close
+                await search_engine.aclose()
+
+    server = server_class(
+        name="mindsearch",
+        instructions="Search and answer with cited sources.",
+        log_level=logs.level_name(verbosity),
+        lifespan=lifespan,
+    )
 
     async def search(question: str) -> str:
         """Answer ``question`` with citations; the reference list follows the answer."""
@@ -41,5 +60,6 @@ def build_server(settings: Settings, engine: MindSearch | None = None) -> Any:
     return server
 
 
-def serve_stdio(settings: Settings) -> None:
-    build_server(settings).run("stdio")
+def serve_stdio(settings: Settings, *, verbosity: int = 0) -> None:
+    logs.configure(verbosity)  # before the SDK's own logging.basicConfig, which then changes nothing
+    build_server(settings, verbosity=verbosity).run("stdio")

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import json
 import logging
 import os
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -50,6 +52,49 @@ def default_model_path(data_dir: Path) -> Path:
     return target
 
 
+log = logging.getLogger("mindsearch.llamacpp")
+
+# ggml's log levels (ggml.h): NONE, DEBUG, INFO, WARN, ERROR, CONT (goes on with the previous line).
+# llama-cpp-python 0.3.x maps them with an older table, so a WARN (llama.cpp's "llama_kv_cache_iswa:
+# using full-size SWA cache" on every Gemma 3 load) passes as an ERROR and is printed to stderr.
+# mindsearch routes llama.cpp's lines to its own logger instead: WARN and ERROR at INFO (`-v`), the rest
+# at DEBUG (`-vv`). What fails for real reaches the user as an exception, not as a log line.
+_GGML_LEVELS = {0: logging.DEBUG, 1: logging.DEBUG, 2: logging.DEBUG, 3: logging.INFO, 4: logging.INFO}
+_log_state: dict[str, Any] = {"callback": None, "level": logging.DEBUG, "pending": ""}
+_log_lock = threading.Lock()
+
+
+def _on_llama_log(level: int, text: bytes, _user_data: ctypes.c_void_p) -> None:
+    """llama.cpp's log callback: pieces of lines, joined and logged one whole line at a time."""
+    try:
+        piece = text.decode("utf-8", errors="replace") if text else ""
+        with _log_lock:
+            if level != 5:  # CONT keeps the level of the line it continues
+                _log_state["level"] = _GGML_LEVELS.get(level, logging.DEBUG)
+            pending = _log_state["pending"] + piece
+            *lines, _log_state["pending"] = pending.split("\n")
+            chosen = _log_state["level"]
+        for line in lines:
+            if line.strip():
+                log.log(chosen, "%s", line.rstrip())
+    except Exception:  # a log callback must never raise into C
+        pass
+
+
+def route_llama_logs() -> None:
+    """Send llama.cpp's own log lines to the ``mindsearch.llamacpp`` logger (once per process).
+
+    Must run after ``llama_cpp`` is imported: importing it installs llama-cpp-python's own callback.
+    """
+    if _log_state["callback"] is not None:
+        return
+    import llama_cpp
+
+    callback = llama_cpp.llama_log_callback(_on_llama_log)
+    llama_cpp.llama_log_set(callback, ctypes.c_void_p(0))
+    _log_state["callback"] = callback  # kept alive: C holds a pointer to it
+
+
 @contextlib.contextmanager
 def _quiet_stderr() -> Iterator[None]:
     try:
@@ -84,14 +129,17 @@ class LlamaCppModel(ChatModel):
                 "llama-cpp-python is not installed; see the README for the install command "
                 "(CMAKE_ARGS=... pip install llama-cpp-python)"
             ) from exc
-        logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)  # no load chatter on stderr
+        route_llama_logs()
         if not model_path.exists():
             raise LLMError(f"model file {model_path} does not exist (MINDSEARCH_MODEL_PATH)")
         self.name = f"llamacpp:{model_path.name}"
         self.style = style
         self.temperature = temperature
         self.max_tokens = max_tokens
-        with _quiet_stderr():  # llama.cpp prints load details straight to file descriptor 2
+        # llama.cpp's logs go through route_llama_logs; anything a C library prints straight to file
+        # descriptor 2 while loading is dropped too, unless -v asked for details
+        quiet = _quiet_stderr() if not log.isEnabledFor(logging.INFO) else contextlib.nullcontext()
+        with quiet:
             self._llama = Llama(
                 model_path=str(model_path),
                 n_ctx=n_ctx,

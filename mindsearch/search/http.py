@@ -7,6 +7,7 @@ from typing import Any
 import aiohttp
 
 from .base import SearchEngine, SearchError
+from .failures import log, raw, reason
 
 
 class HttpEngine(SearchEngine):
@@ -43,8 +44,12 @@ class HttpEngine(SearchEngine):
             raise
         except TimeoutError as exc:
             raise SearchError(f"{self.name}: no answer within {self.timeout.total:g} s") from exc
-        except (aiohttp.ClientError, OSError, ValueError) as exc:
-            raise SearchError(f"{self.name}: {type(exc).__name__}: {exc}") from exc
+        except ValueError as exc:  # not JSON
+            log.info("%s: unreadable reply from %s: %s", self.name, url, raw(exc))
+            raise SearchError(f"{self.name}: the reply is not JSON") from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            log.info("%s: %s failed: %s", self.name, url, raw(exc))
+            raise SearchError(f"{self.name}: {reason(exc)}") from exc
 
     check_url: str = ""
 
@@ -55,7 +60,8 @@ class HttpEngine(SearchEngine):
             async with self.session().get(url, timeout=aiohttp.ClientTimeout(total=5)) as response:
                 return True, f"{url} answered HTTP {response.status}"
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            return False, f"{url} cannot be reached: {type(exc).__name__}: {exc}"
+            log.info("%s: %s cannot be reached: %s", self.name, url, raw(exc))
+            return False, f"{url} cannot be reached: {reason(exc)}"
 
     async def aclose(self) -> None:
         if self._session is not None:

@@ -129,3 +129,20 @@ async def test_openai_backend_against_llama_cpp_server(llama_server: str, data_d
     )
     assert code == 0, out + err
     check_cited_answer(out)
+
+
+async def test_a_chinese_question_gets_a_chinese_answer_or_a_chinese_not_found(data_dir: Path) -> None:
+    _code, out, err = await run_cli(
+        "ask", "Pizza Hut 是哪一年由谁创立的？", "--json", "--data-dir", str(data_dir)
+    )
+    events = [json.loads(line) for line in out.splitlines()]
+    done = events[-1]
+    assert done["type"] == "done", out + err
+    answer = done["answer"]
+    assert re.search(r"[\u4e00-\u9fff]", answer), f"not a Chinese answer: {answer!r}"
+    internal = re.search(r"model gave|sub-question|timed out|could not|error|failed", answer, re.IGNORECASE)
+    assert internal is None, f"internal English text in the answer: {answer!r}"
+    # the demo corpus has Pizza Hut's founding (1958, Dan and Frank Carney): answered, or honestly not found
+    assert (
+        "1958" in answer and done["references"]
+    ) or answer == "我在读到的资料中没有找到这个问题的答案。", answer

@@ -95,14 +95,14 @@ async def test_engine_errors_are_clear() -> None:
 
 
 async def test_duckduckgo_uses_ddgs_and_wraps_its_errors(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[tuple[str, int]] = []
+    calls: list[tuple[str, int, str]] = []
 
     class FakeDDGS:
         def __init__(self, timeout: int) -> None:
             pass
 
         def text(self, query: str, max_results: int, backend: str) -> list[dict[str, str]]:
-            calls.append((query, max_results))
+            calls.append((query, max_results, backend))
             if query == "fail":
                 raise RuntimeError("network unreachable")
             return [{"href": "https://g.example", "title": "G", "body": "body"}]
@@ -110,8 +110,9 @@ async def test_duckduckgo_uses_ddgs_and_wraps_its_errors(monkeypatch: pytest.Mon
     monkeypatch.setitem(sys.modules, "ddgs", types.SimpleNamespace(DDGS=FakeDDGS))
     engine = DuckDuckGoEngine(timeout=2)
     hits = await engine.search("dune author", limit=4)
-    assert hits[0].url == "https://g.example" and calls == [("dune author", 4)]
-    with pytest.raises(SearchError, match="network unreachable"):
+    # DuckDuckGo's own backend only, not ddgs's "auto" mix of Yahoo, Brave, Mojeek, Startpage...
+    assert hits[0].url == "https://g.example" and calls == [("dune author", 4, "duckduckgo")]
+    with pytest.raises(SearchError, match=r"^duckduckgo: no network$"):
         await engine.search("fail", limit=4)
 
 

@@ -128,3 +128,36 @@ async def test_a_reply_cut_at_the_token_limit_is_kept_and_the_answer_is_not_comp
     assert "born in Cincinnati, Ohio" in done.answer and "He directed" in done.answer
     assert not done.ok
     assert any(e.type == "error" and e.stage == "answer" and "token limit" in e.message for e in events)
+
+
+def base_reply(answer: str) -> Any:
+    def reply(request: ModelRequest) -> Any:
+        kind = kind_of(request)
+        if kind == "queries":
+            return '{"queries": ["jaws"]}'
+        if kind == "answer":
+            return answer
+        return "Jaws was directed by Steven Spielberg [1]."
+
+    return reply
+
+
+async def test_an_answer_that_copies_a_prompt_example_is_discarded(settings: Settings) -> None:
+    model = ScriptedModel(
+        base_reply("The Kessler Works was founded in 1887 by Otto and Emil Kessler [1]."), style="base"
+    )
+    events = await run(model, settings, [SubQuestion(id="q1", question="Who directed Jaws?")])
+    node = next(e for e in events if e.type == "node_done")
+    assert not node.ok and "copied an example" in (node.error or "") and "Kessler" in (node.error or "")
+    assert "Kessler" not in events[-1].answer and not events[-1].ok
+
+
+async def test_an_answer_no_source_supports_fails_its_node(settings: Settings) -> None:
+    model = ScriptedModel(base_reply("Jaws was directed by Christopher Nolan in 2010 [1]."))
+    events = await run(model, settings, [SubQuestion(id="q1", question="Who directed Jaws?")])
+    node = next(e for e in events if e.type == "node_done")
+    assert not node.ok and node.error == "no source read supports the model's answer"
+    model = ScriptedModel(base_reply("The passages do not say who directed Jaws."))
+    events = await run(model, settings, [SubQuestion(id="q1", question="Who directed Jaws?")])
+    node = next(e for e in events if e.type == "node_done")
+    assert not node.ok and node.error == "the sources read do not answer this sub-question"
