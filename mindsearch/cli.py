@@ -2,6 +2,7 @@
 
 ``ask`` renders the event stream and nothing else: a live view of the sub-question graph while it is
 searched, then the answer as it streams, then the references. ``--json`` writes the events as JSON Lines.
+Every command is quiet by default; ``-v`` (and ``-vv``) shows the details behind what it says.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -20,6 +22,8 @@ from rich.text import Text
 from rich.tree import Tree
 
 from . import events as ev
+from . import logs
+from .options import OptionsError, RunOptions
 from .settings import KNOWN_ENGINES, Settings
 from .state import RunNode, RunState
 
@@ -79,9 +83,36 @@ SETTING_FLAGS = (
 )
 
 
-def settings_from(args: argparse.Namespace) -> Settings:
-    given = {name: getattr(args, name) for name in SETTING_FLAGS if getattr(args, name, None) is not None}
+# the flags that are per-run options: `ask` passes them to the run as its RunOptions (what the API's
+# `settings` take, with the same names and limits); other commands make them the engine's settings
+RUN_OPTION_FLAGS = tuple(name for name in SETTING_FLAGS if name in RunOptions.model_fields)
+
+
+def settings_from(args: argparse.Namespace, *, skip: tuple[str, ...] = ()) -> Settings:
+    given = {
+        name: getattr(args, name)
+        for name in SETTING_FLAGS
+        if name not in skip and getattr(args, name, None) is not None
+    }
     return Settings(**given)
+
+
+def options_from(args: argparse.Namespace) -> RunOptions:
+    """The run's options from its flags (``--depth``, ``--max-nodes``, ``--engine``...)."""
+    given = {
+        name: getattr(args, name)
+        for name in (*RUN_OPTION_FLAGS, "depth")
+        if getattr(args, name, None) is not None
+    }
+    if isinstance(given.get("engines"), str):
+        names = [part.strip() for part in given["engines"].split(",") if part.strip()]
+        unknown = [name for name in names if name not in KNOWN_ENGINES]
+        if unknown:  # said as Settings says it, not as a list of allowed literals per position
+            raise OptionsError(
+                f"engines: unknown engine(s) {unknown}; choose from {', '.join(KNOWN_ENGINES)}"
+            )
+        given["engines"] = list(dict.fromkeys(names))
+    return RunOptions(**given)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -92,9 +123,41 @@ def build_parser() -> argparse.ArgumentParser:
     ask = sub.add_parser("ask", help="answer a question")
     ask.add_argument("question")
     ask.add_argument("--json", action="store_true", help="write the event stream as JSON Lines")
+    ask.add_argument(
+        "--depth",
+        choices=["quick", "normal", "deep"],
+        help="quick: the question is searched as one sub-question, with no planner; normal (the default) "
+        "and deep: the planner splits it",
+    )
+    ask.add_argument(
+        "--session",
+        metavar="NAME",
+        help="keep this conversation under NAME (in the data folder): a follow-up asked with the same "
+        "NAME is rewritten to stand alone, and the rewrite is shown",
+    )
     _add_settings_flags(ask)
-    index = sub.add_parser("index", help="add documents to the local index (.txt .md .html .json .jsonl)")
-    index.add_argument("paths", nargs="+", type=Path)
+    index = sub.add_parser(
+        "index",
+        help="add your documents to the local index (.txt .md .html .json .jsonl); --list, --remove, --reset",
+        description="Add files and folders to the local index; indexing a file again replaces its documents. "
+        "Your documents are searched instead of the bundled demo corpus (--reset brings it back); a "
+        "running server sees every change at its next search.",
+    )
+    index.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="files or folders to add")
+    index_mode = index.add_mutually_exclusive_group()
+    index_mode.add_argument(
+        "--list", action="store_true", help="show each indexed file with its number of documents, and a total"
+    )
+    index_mode.add_argument(
+        "--remove",
+        nargs="+",
+        type=Path,
+        metavar="PATH",
+        help="remove every document that came from these files, or from files in these folders",
+    )
+    index_mode.add_argument(
+        "--reset", action="store_true", help="remove all your documents: the demo corpus is searched again"
+    )
     index.add_argument("--data-dir", type=Path)
     sub.add_parser("schema", help="print the JSON Schema of one event")
     serve = sub.add_parser("serve", help="start the REST server (SSE, OpenAI-compatible, /solve)")
@@ -112,18 +175,40 @@ def build_parser() -> argparse.ArgumentParser:
     _add_settings_flags(evaluate)
     mcp = sub.add_parser("mcp", help="run an MCP server over stdio with a `search` tool")
     _add_settings_flags(mcp)
+    for command in sub.choices.values():
+        command.add_argument(
+            "-v",
+            "--verbose",
+            action="count",
+            default=0,
+            help="say more: -v the details behind notes and errors, -vv every library's debug log",
+        )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    verbosity = int(getattr(args, "verbose", 0) or 0)
+    logs.configure(verbosity)
     try:
         if args.command == "schema":
             print(json.dumps(ev.event_json_schema(), indent=2))
             return 0
         if args.command == "index":
             return index_command(args)
-        settings = settings_from(args)
+        if args.command == "ask":
+            # per-run flags go to the run as RunOptions; the engine's settings get the rest
+            settings = settings_from(args, skip=RUN_OPTION_FLAGS)
+            options = options_from(args)
+            options.apply(settings)  # the run's settings, checked together now rather than in the run
+            if args.session is not None and not SESSION_NAME.fullmatch(args.session):
+                print(
+                    "mindsearch: invalid setting session: use 1-64 letters, digits, '.', '_' or '-'",
+                    file=sys.stderr,
+                )
+                return 2
+        else:
+            settings = settings_from(args)
         if args.command == "serve":
             return serve_command(settings)
         if args.command == "eval":
@@ -131,18 +216,31 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "mcp":
             from .integrations.mcp import serve_stdio
 
-            serve_stdio(settings)
+            serve_stdio(settings, verbosity=verbosity)
             return 0
     except ValidationError as exc:
         for error in exc.errors():
-            where = ".".join(str(p) for p in error["loc"]) or "settings"
-            print(f"mindsearch: invalid setting {where}: {error['msg']}", file=sys.stderr)
+            where = ".".join(str(p) for p in error["loc"])
+            message = str(error["msg"]).removeprefix("Value error, ")
+            print(f"mindsearch: invalid setting{f' {where}' if where else ''}: {message}", file=sys.stderr)
+        return 2
+    except OptionsError as exc:
+        print(f"mindsearch: invalid setting {exc}", file=sys.stderr)
         return 2
     except ImportError as exc:  # an optional extra is missing; the message says which
         print(f"mindsearch: {exc}", file=sys.stderr)
         return 2
     try:
-        return asyncio.run(ask_command(args.question, settings, as_json=args.json))
+        return asyncio.run(
+            ask_command(
+                args.question,
+                settings,
+                options,
+                as_json=args.json,
+                session=args.session,
+                verbosity=verbosity,
+            )
+        )
     except KeyboardInterrupt:
         return 130
 
@@ -171,8 +269,8 @@ async def eval_command(args: argparse.Namespace, settings: Settings) -> int:
     finished = evl.done_ids(output)
     todo = [item for item in items if item.id not in finished]
     console.print(
-        f"{len(items)} questions from {args.dataset} ({dataset.kind}, {len(dataset.documents)} paragraphs); "
-        f"{len(items) - len(todo)} already in {output}"
+        f"{plural(len(items), 'question')} from {args.dataset} ({dataset.kind}, "
+        f"{plural(len(dataset.documents), 'paragraph')}); {len(items) - len(todo)} already in {output}"
     )
     index_dir = settings.data_dir / "eval-index" / f"{args.dataset.stem}-{len(dataset.documents)}"
     engine = MindSearch(settings, engines=[evl.local_engine_for(dataset, index_dir)])
@@ -198,75 +296,207 @@ async def eval_command(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def serve_command(settings: Settings) -> int:
-    import uvicorn
+    """What ``python serve.py`` runs: the app under every connection limit of ``api.serve``."""
+    from .api import serve
 
-    from .api import create_app
-
-    auth = "with a bearer token" if settings.api_key else "open (set MINDSEARCH_API_KEY to require a token)"
-    print(
-        f"mindsearch serving on http://{settings.host}:{settings.port} ({auth}); API docs at /docs",
-        file=sys.stderr,
-    )
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+    serve(settings)
     return 0
 
 
 def index_command(args: argparse.Namespace) -> int:
-    from .search.local import IndexError_, LocalIndex, iter_files, read_documents
+    """Add files to the local index, or --list, --remove or --reset it. Exit 0 when done, 1 when nothing
+    was done (nothing matched, nothing readable, the index busy or unreadable), 2 on bad usage."""
+    from .search import local
+    from .search.local import IndexError_, plural
 
     settings = Settings(**({"data_dir": args.data_dir} if args.data_dir else {}))
-    console = Console(stderr=True)
-    index = LocalIndex(settings.data_dir / "index")
-    total, failed = 0, 0
-    try:
-        files = list(iter_files(args.paths))
-    except IndexError_ as exc:
-        console.print(f"[red]mindsearch: {escape(str(exc))}")
+    console = Console(stderr=True, soft_wrap=True, highlight=False)
+    mode = "--list" if args.list else "--remove" if args.remove else "--reset" if args.reset else None
+    if mode and args.paths:
+        console.print(f"[red]mindsearch index: {mode} takes no files to add; add them in another run")
         return 2
-    for path in files:
+    if not mode and not args.paths:
+        console.print("[red]mindsearch index: give files or folders to add, or --list, --remove or --reset")
+        return 2
+    paragraphs = f"{local.demo_corpus_size():,} Wikipedia paragraphs"
+    demo = f"the bundled demo corpus ({paragraphs})"
+
+    def waiting() -> None:
+        console.print("waiting for another process that is writing to the index (a `mindsearch index`?)")
+
+    def holds(index: local.LocalIndex) -> str:
+        sources = index.sources()
+        if not sources:
+            return f"the index is empty: {demo} is searched until you add documents"
+        docs = plural(sum(n for _, n in sources), "document")
+        return f"the index holds {docs} from {plural(len(sources), 'file')} ({index.path})"
+
+    try:
+        if args.list:
+            index = local.open_user_index(settings.data_dir)
+            sources = index.sources() if index is not None else []
+            if index is None or not sources:
+                print(f"demo corpus: {paragraphs} (searched until you add documents)")
+                return 0
+            width = len(f"{max(n for _, n in sources):,}")
+            for source, count in sources:
+                print(f"{count:>{width},} {'document' if count == 1 else 'documents':<9}  {source}")
+            total = sum(n for _, n in sources)
+            print(f"{plural(total, 'document')} from {plural(len(sources), 'file')} in {index.path}")
+            return 0
+        if args.remove:
+            index = local.open_user_index(settings.data_dir)
+            removed = index.remove(args.remove, on_wait=waiting) if index is not None else []
+            if index is None or not removed:
+                named = ", ".join(str(p) for p in args.remove)
+                console.print(
+                    f"[red]mindsearch index: no document in the index came from {escape(named)}[/]; "
+                    "`mindsearch index --list` shows what it holds"
+                )
+                return 1
+            for source, count in removed:
+                console.print(f"removed {plural(count, 'document')} from {escape(source)}")
+            for path in args.remove:
+                if not any(local.is_under(source, local.source_of(path)) for source, _ in removed):
+                    console.print(f"[yellow]no document came from {escape(str(path))}")
+            console.print(f"[green]{escape(holds(index))}")
+            return 0
+        if args.reset:
+            report = local.reset_local_index(settings.data_dir, on_wait=waiting)
+            if report.unreadable:
+                why = escape(report.unreadable)
+                console.print(f"[yellow]the index could not be read, so it was deleted: {why}")
+            if report.removed:
+                docs = plural(sum(n for _, n in report.removed), "document")
+                console.print(f"removed {docs} from {plural(len(report.removed), 'file')}")
+            elif not report.unreadable:
+                console.print("the index held none of your documents")
+            console.print(f"[green]{demo} is searched again")
+            return 0
         try:
-            count = index.add(read_documents(path))
+            files = list(dict.fromkeys(p.resolve() for p in local.iter_files(args.paths)))
         except IndexError_ as exc:
-            console.print(f"[red]skipped[/] {escape(str(exc))}")
-            failed += 1
-            continue
-        total += count
-        console.print(f"indexed {count:>6} documents from {escape(str(path))}")
-    console.print(
-        f"[green]{total} documents from {len(files) - failed} files; the index holds {index.num_docs}[/] "
-        f"({index.path})"
-    )
-    return 1 if failed and not total else 0
+            console.print(f"[red]mindsearch index: {escape(str(exc))}")
+            return 2
+        if not files:
+            named = ", ".join(str(p) for p in args.paths)
+            console.print(f"[red]mindsearch index: no {' '.join(local.SUFFIXES)} files in {escape(named)}")
+            return 1
+        index = local.LocalIndex(settings.data_dir / local.USER_INDEX)
+        was_empty = not index.sources()
+        total, read = 0, 0
+        with index.writing(on_wait=waiting) as writer:  # one commit: a server sees all of it or none
+            for path in files:
+                try:
+                    documents = list(local.read_documents(path))
+                except IndexError_ as exc:
+                    console.print(f"[red]skipped[/] {escape(str(exc))}")
+                    continue
+                count = writer.replace(local.source_of(path), documents)
+                total, read = total + count, read + 1
+                noun = "document" if count == 1 else "documents"
+                console.print(f"indexed {count:>6,} {noun:<9} from {escape(str(path))}")
+        if not read:
+            console.print("[red]mindsearch index: no file could be read; the index is unchanged")
+            return 1
+        added = f"{plural(total, 'document')} from {plural(read, 'file')}"
+        console.print(f"[green]{added}; {escape(holds(index))}")
+        if was_empty and total:
+            console.print(f"Your documents are searched instead of {demo}; --reset brings it back.")
+        return 0
+    except IndexError_ as exc:
+        console.print(f"[red]mindsearch index: {escape(str(exc))}")
+        return 1
+    except KeyboardInterrupt:
+        console.print("[red]interrupted: the index is unchanged")
+        return 130
 
 
-async def ask_command(question: str, settings: Settings, *, as_json: bool) -> int:
+SESSION_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+class CliSession:
+    """The turns of a conversation kept by ``ask --session NAME``: a JSON file in the data folder.
+
+    The server keeps its own sessions (issued ids, bound to a caller); these belong to whoever owns the
+    data folder, like the index and the cache.
+    """
+
+    def __init__(self, settings: Settings, name: str) -> None:
+        self.path = settings.data_dir / "cli-sessions" / f"{name}.json"
+        self.max_turns = settings.max_history_turns
+
+    def history(self) -> list[tuple[str, str]]:
+        try:
+            turns = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return []
+        if not isinstance(turns, list):
+            return []
+        return [(str(t[0]), str(t[1])) for t in turns if isinstance(t, list) and len(t) == 2]
+
+    def append(self, question: str, answer: str) -> None:
+        if self.max_turns == 0:
+            return
+        turns = [*self.history(), (question, answer)][-self.max_turns :]
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        partial = self.path.with_suffix(".partial")
+        partial.write_text(json.dumps(turns, ensure_ascii=False), encoding="utf-8")
+        partial.replace(self.path)
+
+
+async def ask_command(
+    question: str,
+    settings: Settings,
+    options: RunOptions | None = None,
+    *,
+    as_json: bool,
+    session: str | None = None,
+    verbosity: int = 0,
+) -> int:
     from .run import MindSearch
 
+    kept = CliSession(settings, session) if session else None
+    history = kept.history() if kept else []
     ok = False
+    standalone = question
     async with MindSearch(settings) as engine:
-        if as_json:
-            async for event in engine.stream(question):
-                sys.stdout.write(event.model_dump_json() + "\n")
-                sys.stdout.flush()
-                if isinstance(event, ev.Done):
-                    ok = event.ok
-            return 0 if ok else 1
-        view = LiveView(Console())
+        view = None if as_json else LiveView(Console(), verbosity=verbosity)
         try:
-            async for event in engine.stream(question):
-                view.show(event)
+            async for event in engine.stream(question, history, options=options):
+                if view is None:
+                    sys.stdout.write(event.model_dump_json() + "\n")
+                    sys.stdout.flush()
+                else:
+                    view.show(event)
+                if isinstance(event, ev.RunStarted):
+                    standalone = event.question
                 if isinstance(event, ev.Done):
                     ok = event.ok
+                    if kept is not None and event.answer:  # the turn the user saw, as it was searched
+                        kept.append(standalone, event.answer)
         finally:
-            view.close()
+            if view is not None:
+                view.close()
     return 0 if ok else 1
 
 
-class LiveView:
-    """The terminal rendering of a ``RunState``: a live graph while searching, then the streamed answer."""
+def plural(count: int, noun: str) -> str:
+    """``1 sub-question``, ``2 sub-questions``."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
-    def __init__(self, console: Console) -> None:
+
+class LiveView:
+    """The terminal rendering of a ``RunState``: a live graph while searching, then the streamed answer.
+
+    Notes (a follow-up's rewrite, a planner that fell back to the question) are one dim line each; a
+    web engine that failed is one yellow line; other errors are one red line. ``verbosity`` 1 adds the
+    detail behind a note.
+    """
+
+    def __init__(self, console: Console, *, verbosity: int = 0) -> None:
         self.console = console
+        self.verbosity = verbosity
         self.state = RunState()
         self.live: Live | None = Live(self._render(), console=console, refresh_per_second=8, transient=False)
         self.live.start()
@@ -292,17 +522,37 @@ class LiveView:
         if self.live is not None:
             self.live.update(self._render())
 
+    def _note(self, text: str, detail: str = "", style: str = "dim") -> None:
+        """One line; ``detail`` (what went wrong underneath) only with -v."""
+        line = Text(text, style=style)
+        if detail and self.verbosity > 0:
+            line.append(f" ({detail})", style=style)
+        self.console.print(line, highlight=False, soft_wrap=True)
+
     def show(self, event: ev.Event) -> None:
         """Fold the event into the state, then print what it adds (the graph is redrawn from the state)."""
         self.state.apply(event)
         state = self.state
         if isinstance(event, ev.RunStarted):
             self.console.print(f"[dim]{escape(state.llm)} · engines: {', '.join(state.engines)}[/]")
+            if event.rewrite == "rewritten":
+                self._note(f"follow-up rewritten: {event.question}")
+            elif event.rewrite == "failed":
+                self._note(
+                    f"the follow-up could not be rewritten ({event.rewrite_error}); searching it as asked",
+                    style="yellow",
+                )
+        elif isinstance(event, ev.Plan):
+            if event.note:
+                self._note(f"planner: {event.note}", event.recovered_from)
         elif isinstance(event, ev.Error):
-            self.console.print(
-                f"[red]{event.stage} error{f' in {event.node_id}' if event.node_id else ''}:[/] "
-                f"{escape(event.message)}"
-            )
+            if self._engine_failure(event):  # said once per engine, and the run goes on without it
+                self._note(event.message, style="yellow")
+            else:
+                where = f" in {event.node_id}" if event.node_id else ""
+                line = Text(f"{event.stage} error{where}: ", style="red")
+                line.append(event.message)
+                self.console.print(line, highlight=False, soft_wrap=True)
         elif isinstance(event, ev.AnswerDelta):
             if not self.answering:
                 self._stop_live()
@@ -320,9 +570,16 @@ class LiveView:
             return
         elif isinstance(event, ev.Done):
             self._stop_live()
-            self.console.print(f"[dim]{len(state.nodes)} sub-questions, {state.seconds:.1f} s[/]")
+            summary = f"{plural(len(state.nodes), 'sub-question')}, {state.seconds:.1f} s"
+            self.console.print(Text(summary, style="dim"), highlight=False)
             return
         self._refresh()
+
+    def _engine_failure(self, event: ev.Error) -> bool:
+        """Whether the error is a search engine failing ("duckduckgo: no network; going on with local")."""
+        return event.stage == "search" and any(
+            event.message.startswith(f"{engine}: ") for engine in self.state.engines
+        )
 
     def _stop_live(self) -> None:
         if self.live is not None:
@@ -343,7 +600,7 @@ def _detail(node: RunNode) -> str:
         return f"read {page.url}" if page.ok else f"could not read {page.url}"
     if node.searches:
         search = node.searches[-1]
-        return f"{len(search.hits)} results for {search.query!r}"
+        return f"{plural(len(search.hits), 'result')} for {search.query!r}"
     return ""
 
 

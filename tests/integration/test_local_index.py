@@ -127,3 +127,40 @@ def test_chinese_documents_are_found_by_chinese_questions(tmp_path: Path) -> Non
     index.add(read_documents(docs))
     assert index.search("中国的首都是哪里？", 1)[0].title == "北京"
     assert index.search("长江入海口的城市", 1)[0].title == "上海"
+
+
+async def test_an_engine_over_a_fixed_index_sees_commits_from_elsewhere(tmp_path: Path) -> None:
+    """An index given directly (as eval does) is reloaded when another writer commits to it."""
+    engine = LocalEngine(LocalIndex(tmp_path / "idx"))
+    assert await engine.search("lighthouse", limit=1) == []
+    assert await engine.check() == (False, "local index: 0 documents from 0 files")
+    LocalIndex(tmp_path / "idx").add(read_documents(_write(tmp_path / "a.txt", "A lighthouse on a rock.")))
+    assert (await engine.search("lighthouse", limit=1))[0].url == str(tmp_path / "a.txt")
+    assert await engine.check() == (True, "local index: 1 document from 1 file")
+
+
+def test_reading_never_creates_your_index_and_a_stale_demo_index_is_rebuilt(tmp_path: Path) -> None:
+    demo = open_local_index(tmp_path)
+    assert demo.demo and not (tmp_path / "index").exists()
+    (tmp_path / "demo-index" / ".complete").write_text("0:0")  # as an older version left it
+    again = open_local_index(tmp_path)
+    assert again.demo and again.num_docs == 2884
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo-index"], "no half-built folder is left"
+
+
+def test_remove_matches_files_and_folders_not_name_prefixes(tmp_path: Path) -> None:
+    (tmp_path / "notes" / "sub").mkdir(parents=True)
+    (tmp_path / "notes-old").mkdir()
+    for name in ("notes/a.txt", "notes/sub/b.txt", "notes-old/c.txt"):
+        _write(tmp_path / name, f"text of {name}")
+    index = LocalIndex(tmp_path / "idx")
+    for path in iter_files([tmp_path / "notes", tmp_path / "notes-old"]):
+        index.add(read_documents(path))
+    assert [n for _, n in index.sources()] == [1, 1, 1]
+    assert index.remove([tmp_path / "notes"]) == [
+        (str(tmp_path / "notes" / "a.txt"), 1),
+        (str(tmp_path / "notes" / "sub" / "b.txt"), 1),
+    ]
+    assert index.sources() == [(str(tmp_path / "notes-old" / "c.txt"), 1)]
+    assert index.remove([tmp_path / "notes"]) == []
+    assert index.clear() == [(str(tmp_path / "notes-old" / "c.txt"), 1)] and index.num_docs == 0
