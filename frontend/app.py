@@ -92,7 +92,8 @@ def show_run(view: RunView) -> None:
         with st.expander(f"{STATE_ICONS[node.state]} {one_line(node.id)}: {one_line(node.question)}"):
             show_node(node)
     if view.finished:  # the server's done arrived, complete or not
-        st.caption(f"{len(view.nodes)} sub-questions, {view.seconds:.1f} s")
+        count = len(view.nodes)
+        st.caption(f"{count} sub-question{'' if count == 1 else 's'}, {view.seconds:.1f} s")
 
 
 def show_node(node: RunNode) -> None:

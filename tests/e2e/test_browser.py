@@ -32,7 +32,7 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 QUESTION = "Which band was formed first, The Exies or Circus Diablo?"
 ANSWERS = {
     "q1": "The Exies are an American rock band formed in Los Angeles in 1997 [1].",
-    "q2": "Circus Diablo was an American rock band formed in 2004 [1].",
+    "q2": "Circus Diablo is an American rock band, formed in early 2006 [1].",
     "q3": "The Exies were formed first, in 1997 [1].",
 }
 
@@ -59,7 +59,7 @@ def reply(body: dict[str, Any]) -> Any:
                 return [piece + " " for piece in ANSWERS[node].split(" ")]
     return [
         piece + " "
-        for piece in "The Exies were formed first: in 1997 [1], seven years before Circus Diablo [2].".split()
+        for piece in "The Exies were formed first, in 1997 [1]. Circus Diablo was formed in 2006 [2].".split()
     ]
 
 
@@ -230,7 +230,7 @@ async def test_browser_asks_and_sees_the_cited_answer(ui: str, tmp_path: Path) -
         # while it runs, the UI names the sub-questions being searched
         await page.get_by_text(re.compile(r"Searching… running q\d")).first.wait_for(timeout=60_000)
         await page.get_by_text("References").first.wait_for(timeout=90_000)
-        await page.get_by_text("sub-questions,").first.wait_for(timeout=30_000)
+        await page.get_by_text(re.compile(r"\d sub-questions?, ")).first.wait_for(timeout=30_000)
         text = await page.inner_text("body")
         shot = tmp_path / "screenshot.png"
         await page.screenshot(path=str(shot), full_page=True)
@@ -242,6 +242,46 @@ async def test_browser_asks_and_sees_the_cited_answer(ui: str, tmp_path: Path) -
     assert browser.outside == [], "nothing left loopback (no usage statistics, no fonts, no images)"
     if os.environ.get("UPDATE_SCREENSHOT"):
         shutil.copy(shot, ROOT / "docs" / "screenshot.png")
+
+
+@asynccontextmanager
+async def embedded_server(data: Path) -> AsyncIterator[str]:
+    """`python serve.py` with the defaults a new user gets: the embedded model and the demo corpus."""
+    port = free_port()
+    process = await start(
+        sys.executable, "serve.py", "--port", str(port), "--data-dir", str(data), env=clean_env()
+    )
+    try:
+        await wait_for(f"http://127.0.0.1:{port}/v1/models", seconds=180)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        await process.wait()
+
+
+@pytest.mark.model
+async def test_the_ui_with_the_embedded_model_answers_from_the_demo_corpus(tmp_path: Path) -> None:
+    """What a new user sees: the real 270M model behind the server, the demo corpus, a real browser.
+    UPDATE_SCREENSHOT=1 refreshes docs/screenshot-embedded.png, the README's honest picture."""
+    async with embedded_server(tmp_path / "data") as api, streamlit(api) as ui:
+        browser = Browser()
+        async with browser.page() as page:
+            await page.goto(ui)
+            box = page.get_by_test_id("stChatInputTextArea")
+            await box.wait_for(timeout=60_000)
+            await box.fill("When was Pizza Hut founded, and by whom?")
+            await box.press("Enter")
+            await page.get_by_text("sub-question").last.wait_for(timeout=240_000)
+            await page.get_by_text(re.compile(r"\d sub-questions?, [\d.]+ s")).first.wait_for(timeout=240_000)
+            text = await page.inner_text("body")
+            shot = tmp_path / "screenshot-embedded.png"
+            await page.screenshot(path=str(shot), full_page=True)
+    answer, _, references = text.partition("References")
+    assert "1958" in answer and "Carney" in answer, answer[-400:]
+    assert "Pizza Hut" in references, "the Pizza Hut page is cited"
+    assert browser.outside == []
+    if os.environ.get("UPDATE_SCREENSHOT"):
+        shutil.copy(shot, ROOT / "docs" / "screenshot-embedded.png")
 
 
 async def test_the_ui_sends_no_usage_statistics() -> None:
@@ -301,7 +341,7 @@ async def test_model_written_markdown_stays_text_in_the_browser(tmp_path: Path) 
                     await box.wait_for(timeout=60_000)
                     await box.fill(QUESTION)
                     await box.press("Enter")
-                    await page.get_by_text("sub-questions,").first.wait_for(timeout=90_000)
+                    await page.get_by_text(re.compile(r"\d sub-questions?, ")).first.wait_for(timeout=90_000)
                     for expander in await page.get_by_test_id("stExpander").all():
                         await expander.locator("summary").click()  # open every sub-question's panel
                     text = await page.inner_text("body")
@@ -331,7 +371,7 @@ async def test_hostile_events_stay_text_and_the_operators_key_stays_hidden(tmp_p
                     text_fields = await page.get_by_test_id("stTextInput").count()
                     await box.fill(QUESTION)
                     await box.press("Enter")
-                    await page.get_by_text("sub-questions,").first.wait_for(timeout=60_000)
+                    await page.get_by_text(re.compile(r"\d sub-questions?, ")).first.wait_for(timeout=60_000)
                     for expander in await page.get_by_test_id("stExpander").all():
                         await expander.locator("summary").click()
                     text = await page.inner_text("body")
