@@ -39,6 +39,7 @@ class Ticker:
 
     def __init__(self, period: float = 0.01) -> None:
         self.period, self.worst, self.ticks = period, 0.0, 0
+        self.noise = 0.0  # the worst lag while a plain CPU-bound thread ran
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -70,7 +71,10 @@ async def ticking(run: Any) -> tuple[Ticker, Any]:
     gc.collect()
     gc.freeze()
     task = asyncio.create_task(ticker.run())
-    await asyncio.sleep(0.05)
+    # What any worker thread costs the loop on this host (GIL hand-offs, a loaded CI machine): measured
+    # first, with a thread that only burns CPU in pure Python, so the run is compared like with like.
+    await asyncio.to_thread(_burn, 1.0)
+    ticker.noise, ticker.worst = ticker.worst, 0.0
     try:
         result = await run
     finally:
@@ -79,8 +83,24 @@ async def ticking(run: Any) -> tuple[Ticker, Any]:
     return ticker, result
 
 
+def _burn(seconds: float) -> None:
+    """Pure-Python work in a thread, holding the GIL as a parser or ranker would between switches."""
+    import time
+
+    end = time.perf_counter() + seconds
+    total = 0
+    while time.perf_counter() < end:
+        total += sum(i * i for i in range(1000))
+
+
 def assert_responsive(ticker: Ticker) -> None:
-    assert ticker.worst < 0.05, f"the event loop stalled for {ticker.worst * 1000:.0f} ms"
+    """Under 50 ms on a quiet machine; on a loaded one, within three times what a plain worker thread
+    already costs the loop there. Ranking on the loop stalled it for 0.9 to 2.2 s: far beyond either."""
+    allowed = max(0.05, 3 * ticker.noise)
+    assert ticker.worst < allowed, (
+        f"the event loop stalled for {ticker.worst * 1000:.0f} ms "
+        f"(allowed {allowed * 1000:.0f} ms; a plain worker thread costs {ticker.noise * 1000:.0f} ms here)"
+    )
     assert ticker.ticks > 10, "the ticker ran during the run"
 
 
