@@ -3,9 +3,20 @@
 Datasets: HotpotQA-style JSON (``context`` lists), MuSiQue-style JSON (``paragraphs``), or JSON Lines of
 ``{question, answer}`` with a separate corpus. The dataset's paragraphs (or the corpus) become a local
 index, the pipeline answers each question, and one JSON line per question is appended to the results
-file, so a run that is stopped resumes where it stopped. Scores: exact match and F1 with HotpotQA's
-official answer normalisation, recall of the gold paragraphs among the passages the searchers read,
-citation precision (share of the answer's cited sources that are gold), nodes and seconds per question.
+file, so a run that is stopped resumes where it stopped.
+
+Scores, honest about what a reader saw:
+
+- **exact match and F1** (HotpotQA's normalisation) of the run's *short answer*: the last sub-question's
+  short answer (the searchers write one; in a one-node run it is the answer's), "yes"/"no" when the
+  answer starts so, else the names of the answer's first sentence. A sentence scored whole gets F1
+  near 0 even when it is right, so it is not what is scored; an answer withheld because no source
+  supports it ("I could not find an answer…") scores 0;
+- **contains**: a gold answer (or alias), normalised, appears in the whole answer;
+- **gold recall**: the share of the gold paragraphs among the passages the searchers were shown;
+- **citation precision** over *every* answer (an answer citing nothing counts 0), and over the answers
+  that cite something, with how many those are;
+- withheld answers, complete runs, sub-questions and seconds per question.
 """
 
 from __future__ import annotations
@@ -20,9 +31,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .citations import strip_markers
 from .graph import SubQuestion
 from .search.local import Document, LocalEngine, LocalIndex, iter_files, read_documents
+from .short_answer import guess
 from .state import RunState
+from .writer import not_found
 
 
 # --- HotpotQA's official answer metrics ------------------------------------------------------------------
@@ -66,9 +80,44 @@ def precision(cited: list[str], gold: set[str]) -> float | None:
 
 
 def short_answer(answer: str) -> str:
-    """The answer without citations and reference list, for answer metrics."""
+    """The answer without citations and reference list."""
     text = re.sub(r"\s*\[\d+\]", "", answer).strip()
     return text
+
+
+def contains(answer: str, gold: str) -> float:
+    """1 when the normalised gold answer appears, as whole words, in the normalised answer."""
+    needle = normalize_answer(gold)
+    return float(bool(needle) and f" {needle} " in f" {normalize_answer(answer)} ")
+
+
+NOT_FOUND = {not_found("en").strip(), not_found("zh").strip()}
+
+
+def withheld(answer: str) -> bool:
+    """Whether the run gave no answer: the sources did not support one (or it gave nothing)."""
+    text = strip_markers(answer).strip()
+    return not text or text in NOT_FOUND
+
+
+def scored_answer(state: RunState) -> str:
+    """What EM and F1 score: a few words, as a reader would take them from the run.
+
+    "yes"/"no" when the answer starts so; else the short answer of the last sub-question (the one no
+    other depends on; of several, the last planned) when it has one; else the names of the answer's
+    first sentence the question does not hold; else the answer. Empty when the answer was withheld.
+    """
+    answer = short_answer(state.answer)
+    if not state.finished or withheld(answer):
+        return ""
+    first = normalize_answer(answer).split()[:1]
+    if first in (["yes"], ["no"]):
+        return first[0]
+    needed = {dep for node in state.nodes.values() for dep in node.depends_on}
+    last = [n for n in state.nodes.values() if n.id not in needed and n.state == "done" and n.short_answer]
+    if last:
+        return last[-1].short_answer
+    return guess(answer, state.question) or answer
 
 
 # --- datasets ------------------------------------------------------------------------------------------
@@ -183,16 +232,22 @@ async def evaluate_item(engine: Any, item: Item, oracle: bool) -> dict[str, Any]
         state.apply(event)
     answer = state.answer if state.finished else ""  # without ``done`` there is no answer to score
     cited = [ref.url for ref in state.references] if state.finished else []
-    scored = short_answer(answer)
+    scored = scored_answer(state)
+    cited_precision = precision(cited, item.gold) if item.gold else None
     return {
         "id": item.id,
         "question": item.question,
         "gold_answers": item.answers,
         "answer": answer,
+        "short_answer": scored,
         "em": best_over(exact_match, scored, item.answers),
         "f1": best_over(f1_score, scored, item.answers),
+        "contains": best_over(contains, short_answer(answer), item.answers),
+        "withheld": withheld(answer),
         "gold_recall": recall(state.sources_read(), item.gold),
-        "citation_precision": precision(cited, item.gold) if item.gold else None,
+        # every answer counts: one that cites nothing is 0 (``citation_precision_cited`` skips it)
+        "citation_precision": (cited_precision or 0.0) if item.gold else None,
+        "citation_precision_cited": cited_precision,
         "nodes": len(state.nodes),
         "seconds": state.seconds,
         "ok": state.ok,
@@ -237,28 +292,51 @@ def summarize(results: Path, ids: set[str] | None = None) -> dict[str, Any]:
         "questions": len(rows),
         "em": mean("em"),
         "f1": mean("f1"),
+        "contains": mean("contains"),
         "gold_recall": mean("gold_recall"),
         "citation_precision": mean("citation_precision"),
+        "citation_precision_cited": mean("citation_precision_cited"),
+        "cited": sum(1 for r in rows if r.get("citation_precision_cited") is not None),
         "nodes": mean("nodes"),
         "seconds": mean("seconds"),
-        "answered": sum(1 for r in rows if r.get("ok")),
+        "answered": sum(1 for r in rows if r.get("ok")),  # complete: every step answered (done.ok)
+        "withheld": sum(1 for r in rows if r.get("withheld")),
     }
 
 
-def summary_markdown(summary: dict[str, Any], title: str) -> str:
-    def fmt(value: float | None, digits: int = 3) -> str:
-        return "n/a" if value is None else f"{value:.{digits}f}"
+TABLE_HEADER = (
+    "| questions | complete | withheld | EM | F1 | contains | gold recall | citation precision, all "
+    "(cited only, n) | nodes/question | s/question |\n"
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n"
+)
 
+
+def fmt(value: float | None, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def summary_cells(summary: dict[str, Any]) -> str:
+    """One table row's cells (without the leading ``|``) for ``summary``."""
     return (
-        f"### {title}\n\n"
-        "| questions | answered | EM | F1 | gold recall | citation precision | nodes/question "
-        "| s/question |\n"
-        "| --- | --- | --- | --- | --- | --- | --- | --- |\n"
-        f"| {summary['questions']} | {summary['answered']} | {fmt(summary['em'])} | {fmt(summary['f1'])} | "
-        f"{fmt(summary['gold_recall'])} | {fmt(summary['citation_precision'])} | "
-        f"{fmt(summary['nodes'], 2)} | "
-        f"{fmt(summary['seconds'], 1)} |\n"
+        f" {summary['questions']} | {summary['answered']} | {summary.get('withheld', 0)} | "
+        f"{fmt(summary['em'])} | {fmt(summary['f1'])} | {fmt(summary.get('contains'))} | "
+        f"{fmt(summary['gold_recall'])} | {fmt(summary['citation_precision'])} "
+        f"({fmt(summary.get('citation_precision_cited'))}, {summary.get('cited', 0)}) | "
+        f"{fmt(summary['nodes'], 2)} | {fmt(summary['seconds'], 1)} |"
     )
+
+
+def summary_markdown(summary: dict[str, Any], title: str) -> str:
+    return f"### {title}\n\n{TABLE_HEADER}|{summary_cells(summary)}\n\n{LEGEND}\n"
+
+
+LEGEND = (
+    "EM and F1 score the short answer (the last sub-question's, or yes/no, or the names of the "
+    "answer's first sentence); contains: a gold answer appears in the whole answer; complete: every "
+    "step answered; withheld: no source supported an answer, so none was given (scored 0); citation "
+    "precision counts every answer (one citing nothing is 0), then only those that cite, with their "
+    "number."
+)
 
 
 def local_engine_for(dataset: Dataset, directory: Path) -> LocalEngine:

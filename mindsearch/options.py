@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from .settings import KNOWN_ENGINES, EngineName, Settings
+from .settings import Settings, TimeRangeSetting, check_engines, language_code
 
 Depth = Literal["quick", "normal", "deep"]
 
@@ -24,10 +24,26 @@ class RunOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    engines: list[EngineName] | None = Field(
-        None, min_length=1, max_length=len(KNOWN_ENGINES), description="Search engines for this run."
+    engines: list[str] | None = Field(
+        None,
+        min_length=1,
+        max_length=100,
+        description="Search engines for this run: registered names (the built-ins and installed plugins' "
+        "`mindsearch.engines` entry points; a server takes only those it has enabled, GET /v1/engines).",
+        json_schema_extra=lambda schema: _engine_enum(schema),
     )
     language: Literal["auto", "en", "zh"] | None = Field(None, description="Answer language.")
+    search_language: str | None = Field(
+        None,
+        max_length=20,
+        description="Language of the search results: auto (the question's) or a code such as en, zh, "
+        "zh-TW, de, pt-BR; engines that cannot honour a chosen code say so once.",
+    )
+    time_range: TimeRangeSetting | None = Field(
+        None,
+        description="Only results from the past day, week, month or year (any: no limit); engines that "
+        "cannot honour it say so once.",
+    )
     depth: Depth | None = Field(
         None,
         description="quick: the question is searched as one sub-question, with no planner; "
@@ -46,6 +62,16 @@ class RunOptions(BaseModel):
     total_timeout: float | None = Field(None, gt=0, description="Seconds for the whole question.")
     citation_min_support: float | None = Field(None, ge=0.0, le=1.0, description="See Settings.")
     citation_attach_support: float | None = Field(None, ge=0.0, le=1.0, description="See Settings.")
+
+    @field_validator("engines")
+    @classmethod
+    def _known_engines(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else check_engines(value)
+
+    @field_validator("search_language")
+    @classmethod
+    def _language_code(cls, value: str | None) -> str | None:
+        return None if value is None else language_code(value)
 
     def changes(self) -> dict[str, Any]:
         """The settings this run changes (depth is the run's own, not a setting)."""
@@ -82,8 +108,17 @@ def describe(exc: ValidationError) -> str:
             hint = "it belongs to the engine's Settings" if where in Settings.model_fields else "unknown"
             parts.append(f"{where}: not a per-run option ({hint}); per-run options are {_NAMES}")
         else:
-            parts.append(f"{where}: {error['msg']}")
+            parts.append(f"{where}: {str(error['msg']).removeprefix('Value error, ')}")
     return "; ".join(parts)
+
+
+def _engine_enum(schema: dict[str, Any]) -> None:
+    """The JSON schema of ``engines`` lists the names registered when the schema is made."""
+    from .plugins import ENGINES
+
+    for variant in schema.get("anyOf", [schema]):
+        if variant.get("type") == "array":
+            variant["items"] = {"type": "string", "enum": ENGINES.names()}
 
 
 _NAMES = ", ".join(RunOptions.model_fields)

@@ -23,6 +23,7 @@ ECHO_SIMILARITY = 0.6
 DUPLICATE_SIMILARITY = 0.85
 REPAIRED = "repaired after one round"  # the plan event's note for a reply the repair round fixed
 FELL_BACK = "used the question as one sub-question"  # ... for a first round with no valid plan
+BY_RULE = "split the question by rule"  # ... for a weak model's first plan, invalid or only the question
 
 
 @dataclass
@@ -134,6 +135,11 @@ def fold_echoes(
     if len(graph) == 0 and all(similarity(sub.question, question) >= ECHO_SIMILARITY for sub in pruned):
         return PlanAction(add=[SubQuestion(id="q1", question=question)], finish=True)
     return PlanAction(add=pruned, finish=action.finish)
+
+
+def only_echoes(action: PlanAction, question: str) -> bool:
+    """Whether a plan is the question and nothing else (what ``fold_echoes`` leaves of an echo)."""
+    return len(action.add) == 1 and similarity(action.add[0].question, question) >= ECHO_SIMILARITY
 
 
 def describe_graph(graph: QuestionGraph, style: str) -> str:

@@ -8,23 +8,25 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
+from . import dense, telemetry
 from . import events as ev
 from .citations import CitationStream, Registry, Source, sentences, strip_markers
 from .citations.support import is_non_answer
+from .followup import follow_up_queries
 from .graph import Node
 from .llm.base import ChatModel, ContextLengthError, LLMError, ReplyTruncated, extract_json
 from .prompts import echoes_examples, render
-from .search.base import SearchEngine, SearchError, SearchHit
+from .search.base import SearchEngine, SearchError, SearchHit, SearchScope, scope_for, scope_note
 from .search.breaker import CircuitBreaker, breaker_for
 from .settings import Settings
 from .short_answer import ShortAnswerLine, guess
-from .text import BM25, chunk, quoted, similarity
+from .text import BM25, chunk, quoted, similarity, tokens
 from .web.cache import Cache
 from .web.coalesce import Coalescer
 from .web.cpu import run_cpu
@@ -60,6 +62,9 @@ class RunContext:
     pages: Coalescer[str, _Page] = field(default_factory=Coalescer)  # every page read in this run, by key
     pages_taken: set[str] = field(default_factory=set)  # pages counted against ``pages_left``
     engines_reported: set[str] = field(default_factory=set)  # engines whose failure the run has told
+    engines_noted: set[str] = field(default_factory=set)  # engines that said they cannot honour the scope
+    # each node's best passages (title, text), for the follow-up queries of the nodes that depend on it
+    best_passages: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
 
 
 @dataclass
@@ -90,10 +95,10 @@ class Searcher:
             node.question = rewritten
         context = parent_context(parents, self.ctx.style, self.ctx.language)
         queries = await self.write_queries(node, context)
+        if self.settings.follow_up_rounds:  # searching with a parent's answer is iterative retrieval too
+            queries = with_parent_answers(queries, node.question, parents)
         self.ctx.emit(ev.Queries(node_id=node.id, queries=queries))
-        hits = await self.search_all(node, queries)
-        documents = await self.read(node, hits)
-        sources = await self.select_passages(node, queries, documents)
+        sources = await self.retrieve(node, queries, parents)
         self.ctx.emit(
             ev.Sources(
                 node_id=node.id,
@@ -134,6 +139,33 @@ class Searcher:
                 unique.append(query[:300])
         return unique[:limit]
 
+    # -- retrieval: search, read, follow up, rank ------------------------------------------------------
+    async def retrieve(self, node: Node, queries: list[str], parents: Sequence[Node] = ()) -> list[Source]:
+        """The passages shown to the model: the queries' hits read, then up to ``follow_up_rounds``
+        rounds of follow-up queries built from the best passages so far (and the parents' best
+        passages), with no model call; every bound is a setting."""
+        s = self.settings
+        documents = await self.read(node, await self.search_all(node, queries))
+        asked = list(queries)
+        followed: list[str] = []
+        parent_passages = [p for parent in parents for p in self.ctx.best_passages.get(parent.id, [])[:2]]
+        for _round in range(s.follow_up_rounds):
+            ranked = await run_cpu(s.cpu_threads, self._ranked, node.question, queries, documents, followed)
+            best = [(doc.title or doc.hit.title, passage) for doc, passage in ranked[: s.follow_up_passages]]
+            follow = follow_up_queries(node.question, [*parent_passages, *best], asked, s.follow_up_queries)
+            parent_passages = []  # the parents' names are followed once
+            if not follow:
+                break
+            asked += follow
+            followed += follow
+            self.ctx.emit(ev.Queries(node_id=node.id, queries=asked))
+            known = {doc.hit.key for doc in documents}
+            fresh = [hit for hit in await self.search_all(node, follow) if hit.key not in known]
+            documents += await self.read(node, fresh, pages=s.follow_up_pages)
+        sources = await self.select_passages(node, queries, documents, followed)
+        self.ctx.best_passages[node.id] = [(src.title, p) for src in sources for p in src.passages[:1]]
+        return sources
+
     # -- search ------------------------------------------------------------------------------------
     async def search_all(self, node: Node, queries: list[str]) -> list[SearchHit]:
         jobs = [(query, engine) for query in queries for engine in self.ctx.engines]
@@ -150,7 +182,8 @@ class Searcher:
 
     async def _search_one(self, node: Node, query: str, engine: SearchEngine) -> list[SearchHit]:
         limit = self.settings.results_per_query
-        cache_key = f"{engine.name}\x00{query}\x00{limit}"
+        scope = self._scope(node, engine)
+        cache_key = f"{engine.name}\x00{query}\x00{limit}{scope.key(engine)}"
         cached = self.ctx.cache.get("search", cache_key) if engine.is_web else None
         if cached is not None:
             hits = [SearchHit(**row) for row in cached]
@@ -158,8 +191,8 @@ class Searcher:
             # the same query to the same engine from sibling nodes is asked once; failures are not kept,
             # so a later node asks again (when the engine's breaker lets it)
             searched, _shared = await self.ctx.searches.get(
-                (engine.name, query, limit),
-                lambda: self._ask_engine(engine, query, cache_key),
+                (engine.name, query + scope.key(engine), limit),
+                lambda: self._ask_engine(engine, query, cache_key, scope),
                 keep=lambda searched: searched.error is None,
             )
             if searched.error is not None:
@@ -178,13 +211,15 @@ class Searcher:
         return hits
 
     # -- fetch and extract -------------------------------------------------------------------------
-    async def read(self, node: Node, hits: list[SearchHit]) -> list[_Document]:
-        """The node's documents: local ones as they are, web pages fetched within the page budgets."""
+    async def read(self, node: Node, hits: list[SearchHit], pages: int | None = None) -> list[_Document]:
+        """The node's documents: local ones as they are, web pages fetched within the page budgets
+        (``pages`` at most, by default ``pages_per_node``)."""
         local = [h for h in hits if h.text is not None]
         web = [h for h in hits if h.text is None]
         to_fetch: list[SearchHit] = []
+        limit = self.settings.pages_per_node if pages is None else pages
         for hit in web:
-            if len(to_fetch) >= self.settings.pages_per_node:
+            if len(to_fetch) >= limit:
                 break
             # a page another node of the run has read (or is reading) is shared, and costs no budget
             if hit.key not in self.ctx.pages_taken:
@@ -232,34 +267,26 @@ class Searcher:
 
     # -- passages ----------------------------------------------------------------------------------
     async def select_passages(
-        self, node: Node, queries: list[str], documents: list[_Document]
+        self, node: Node, queries: list[str], documents: list[_Document], follow: Sequence[str] = ()
     ) -> list[Source]:
         """The passages most relevant to the sub-question, grouped by source, best source first.
 
         Chunking and BM25 over a few MB of text take a while: they run in a worker thread, so other
         nodes' streams are not stalled.
         """
-        return await run_cpu(self.settings.cpu_threads, self._rank, node.question, queries, documents)
+        return await run_cpu(self.settings.cpu_threads, self._rank, node.question, queries, documents, follow)
 
-    def _rank(self, question: str, queries: list[str], documents: list[_Document]) -> list[Source]:
-        """BM25 over the passages of every document, each document cut at ``max_page_chars``."""
-        candidates: list[tuple[_Document, str]] = []
-        for doc in documents:
-            for passage in chunk(doc.text[: self.settings.max_page_chars], self.settings.passage_chars):
-                candidates.append((doc, passage))
-        if not candidates:
-            return []
-        ranker = BM25(f"{doc.title}. {passage}" for doc, passage in candidates)
-        query = " ".join([question, *queries])
-        scores = ranker.scores(query)
-        order = sorted(range(len(candidates)), key=lambda i: -scores[i])
+    def _rank(
+        self, question: str, queries: list[str], documents: list[_Document], follow: Sequence[str] = ()
+    ) -> list[Source]:
+        """The best passages, at most two per source and ``passages_per_node`` in all, grouped by
+        source, best source first."""
         chosen: dict[str, Source] = {}
         per_source: dict[str, int] = {}
         taken = 0
-        for i in order:
-            if taken >= self.settings.passages_per_node or (scores[i] <= 0 and taken > 0):
+        for doc, passage in self._ranked(question, queries, documents, follow):
+            if taken >= self.settings.passages_per_node:
                 break
-            doc, passage = candidates[i]
             if per_source.get(doc.hit.key, 0) >= 2:
                 continue
             per_source[doc.hit.key] = per_source.get(doc.hit.key, 0) + 1
@@ -271,10 +298,58 @@ class Searcher:
             taken += 1
         return list(chosen.values())
 
+    def _ranked(
+        self, question: str, queries: list[str], documents: list[_Document], follow: Sequence[str] = ()
+    ) -> list[tuple[_Document, str]]:
+        """Every passage of every document (each cut at ``max_page_chars``), best first: BM25 against the
+        sub-question and its queries, fused by reciprocal rank with the dense model's order of BM25's
+        best ``dense_candidates`` when hybrid ranking is on. Passages no query word matches come
+        after the others (the first of them only when nothing matches at all)."""
+        candidates: list[tuple[_Document, str]] = []
+        for doc in documents:
+            for passage in chunk(doc.text[: self.settings.max_page_chars], self.settings.passage_chars):
+                candidates.append((doc, passage))
+        if not candidates:
+            return []
+        texts = [f"{doc.title}. {passage}" for doc, passage in candidates]
+        bm25 = BM25(texts)
+        scores = bm25.scores(" ".join([question, *queries, *follow]))
+        order = sorted(range(len(candidates)), key=lambda i: -scores[i])
+        matched = [i for i in order if scores[i] > 0] or order[:1]
+        model = dense.embedder(self.settings.hybrid_ranking)
+        if model is not None and len(matched) > 1:
+            pool = matched[: self.settings.dense_candidates]
+            by_meaning = [pool[i] for i in dense.dense_order(model, question, [texts[i] for i in pool])]
+            matched = dense.rrf([pool, by_meaning]) + matched[len(pool) :]
+        if follow:
+            # a follow-up query's best passage is what the next hop needs, though the sub-question's
+            # words rank it low: each gets a place right after the first half of what is shown
+            head = matched[: max(1, self.settings.passages_per_node // 2)]
+            for query in follow:
+                own = bm25.scores(query)
+                best = max(range(len(candidates)), key=lambda i: own[i])
+                if own[best] > 0 and best not in head:
+                    head.append(best)
+            matched = head + [i for i in matched if i not in head]
+        return [candidates[i] for i in matched]
+
     def _breaker(self, engine: SearchEngine) -> CircuitBreaker:
         return breaker_for(engine, self.settings.engine_max_failures, self.settings.engine_retry_after)
 
-    async def _ask_engine(self, engine: SearchEngine, query: str, cache_key: str) -> _Searched:
+    def _scope(self, node: Node, engine: SearchEngine) -> SearchScope:
+        """The run's time range and search language for this node (an auto language is the
+        sub-question's); an engine that cannot honour them says so once per run."""
+        s = self.settings
+        scope = scope_for(node.question, time_range=s.time_range, search_language=s.search_language)
+        missing = scope.unsupported(engine)
+        if missing and engine.name not in self.ctx.engines_noted:
+            self.ctx.engines_noted.add(engine.name)
+            self.ctx.emit(ev.Error(stage="search", node_id=node.id, message=scope_note(engine.name, missing)))
+        return scope
+
+    async def _ask_engine(
+        self, engine: SearchEngine, query: str, cache_key: str, scope: SearchScope | None = None
+    ) -> _Searched:
         """One query to one engine, through its circuit breaker; a failure is an outcome, not a raise."""
         breaker = self._breaker(engine)
         trial = breaker.state == "half-open"
@@ -288,8 +363,12 @@ class Searcher:
                 error=f"{engine.name}: skipped {when} after {breaker.failures} failures in a row"
             )
         try:
-            hits = await asyncio.wait_for(
-                engine.search(query, limit=self.settings.results_per_query), self.settings.search_timeout
+            hits = await telemetry.wait_for_engine(engine.name)(  # asyncio.wait_for, timed and counted
+                # only the scope arguments the engine declares: one written before them is called as before
+                engine.search(
+                    query, limit=self.settings.results_per_query, **(scope or SearchScope()).arguments(engine)
+                ),
+                self.settings.search_timeout,
             )
         except asyncio.CancelledError:
             if trial:
@@ -462,6 +541,20 @@ def resolve_references(question: str, parents: list[Node]) -> str:
         return answers.get(f"q{match.group(1)}", match.group(0))
 
     return re.sub(r"#(\d+)", replace, question)
+
+
+def with_parent_answers(queries: list[str], question: str, parents: Sequence[Node]) -> list[str]:
+    """The queries, and for each parent whose short answer the sub-question does not already hold, the
+    sub-question with that answer: what a dependent sub-question is about is its parents' answer."""
+    out = list(queries)
+    held = set(tokens(question))
+    for parent in parents:
+        answer = parent.short_answer.strip()
+        if answer and not set(tokens(answer)) <= held:
+            query = f"{answer} {question}"[:300]
+            if all(similarity(query, q) < 0.9 for q in out):
+                out.append(query)
+    return out
 
 
 def parent_context(parents: list[Node], style: Literal["chat", "base"], language: Literal["en", "zh"]) -> str:

