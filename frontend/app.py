@@ -31,10 +31,10 @@ from view import (
     one_line,
     printable,
     references_markdown,
+    server_engines,
     stream_events,
 )
 
-ENGINES = ["local", "duckduckgo", "searxng", "brave", "serper", "tavily"]
 # coloured dots in Streamlit's label markup: no emoji font is needed to see a node's state
 STATE_ICONS = {"waiting": ":gray[●]", "running": ":orange[●]", "done": ":green[●]", "failed": ":red[●]"}
 
@@ -46,14 +46,42 @@ if "turns" not in st.session_state:
 if "session_id" not in st.session_state:
     st.session_state.session_id = None  # issued by the server with the first answer
 
+TIME_RANGES = {
+    "": "the server's default",
+    "any": "any time",
+    "day": "past day",
+    "week": "past week",
+    "month": "past month",
+    "year": "past year",
+}
+
+
+@st.cache_data(ttl=60, show_spinner=False, max_entries=64)
+def offered_engines(server_url: str, key: str) -> list[str]:
+    """The engines the server has enabled, asked at most once a minute (a failure is not kept)."""
+    return server_engines(UIConfig(server_url=server_url, api_key=key))
+
+
 with st.sidebar:
     st.header("mindsearch")
     visitor_key = ""
     if config.visitor_keys:
         visitor_key = st.text_input("Your API key", "", type="password", help="sent to this UI's server only")
-    engines = st.multiselect("Search engines", ENGINES, default=[], placeholder="the server's default")
+    try:  # only what this server can search is offered
+        offered = offered_engines(config.server_url, config.key_for(visitor_key))
+    except ServerError:
+        offered = []
+    engines = st.multiselect(
+        "Search engines",
+        offered,
+        default=[],
+        placeholder="the server's default",
+        disabled=not offered,
+        help=None if offered else "the server's engines could not be listed; it searches its default ones",
+    )
     language = st.selectbox("Answer language", ["auto", "en", "zh"])
     depth = st.selectbox("Depth", ["normal", "quick", "deep"], help="quick: one sub-question, one round")
+    time_range = st.selectbox("Time range", list(TIME_RANGES), format_func=TIME_RANGES.__getitem__)
     if st.button("New conversation"):
         st.session_state.turns = []
         st.session_state.session_id = None
@@ -64,6 +92,8 @@ def options() -> dict[str, Any]:
     chosen: dict[str, Any] = {"language": language, "depth": depth}
     if engines:
         chosen["engines"] = engines
+    if time_range:
+        chosen["time_range"] = time_range
     return chosen
 
 

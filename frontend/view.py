@@ -2,7 +2,8 @@
 
 No Streamlit here, so it is tested alone.
 
-The UI talks to one REST server only (``POST /v1/search``, server-sent events): its address and key are
+The UI talks to one REST server only (``POST /v1/search``, server-sent events, and ``GET /v1/engines``
+for the engines it may offer): its address and key are
 the operator's settings (``UIConfig``: ``MINDSEARCH_SERVER_URL``, ``MINDSEARCH_API_KEY``), never shown
 to visitors and never sent anywhere else. Everything that did not come from this code (page titles,
 snippets, answers, sub-questions, node ids, error text, the server's refusals) is escaped before it
@@ -34,6 +35,8 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
 _CONTROL_IN_URL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _MARKER = re.compile(r"\[(\d{1,3})\]")
 _TRUE = ("1", "true", "yes", "on")
+# an engine name as the server's registry allows it: shown as an option only when it is one
+_ENGINE_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,39}")
 
 
 # Streamlit's renderer turns URLs and e-mail addresses in plain text into links after parsing, so
@@ -258,6 +261,34 @@ def stream_events(
         raise ServerError("the server did not answer in time") from exc
     except httpx.HTTPError as exc:
         raise ServerError(f"the connection to the server failed ({type(exc).__name__})") from exc
+
+
+def server_engines(config: UIConfig, visitor_key: str = "", timeout: float = 5.0) -> list[str]:
+    """The engines the configured server has enabled (``GET /v1/engines``), in its order: what the UI
+    offers. A name that is not a plain engine name is left out; any failure is a ServerError."""
+    key = config.key_for(visitor_key)
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    url = config.server_url.rstrip("/") + "/v1/engines"
+    try:
+        response = httpx.get(
+            url,
+            headers=headers,
+            timeout=httpx.Timeout(timeout),
+            follow_redirects=False,  # the key goes to the configured server only, as for a question
+            trust_env=False,
+        )
+    except httpx.HTTPError as exc:
+        raise ServerError(f"the server's engines could not be listed ({type(exc).__name__})") from exc
+    if response.status_code != 200:
+        raise ServerError(f"the server's engines could not be listed (HTTP {response.status_code})")
+    try:
+        enabled = response.json()["enabled"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ServerError("the server's engines could not be listed (an unexpected reply)") from exc
+    if not isinstance(enabled, list):
+        raise ServerError("the server's engines could not be listed (an unexpected reply)")
+    names = [name for name in enabled if isinstance(name, str) and _ENGINE_NAME.fullmatch(name)]
+    return list(dict.fromkeys(names))
 
 
 def refusal(status: int, response: httpx.Response, config: UIConfig) -> ServerError:

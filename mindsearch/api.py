@@ -12,14 +12,12 @@ import hmac
 import ipaddress
 import json
 import logging
-import re
 import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal, TypeVar
-from urllib.parse import urlsplit, urlunsplit
 
 import anyio
 import h11
@@ -33,14 +31,19 @@ from starlette.responses import StreamingResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from . import __version__
+from . import __version__, logs
 from . import events as ev
 from .citations import reference_list
 from .options import RunOptions
+from .plugins import ENGINES
 from .run import MindSearch
+from .search.base import TIME_RANGES, is_scope_note
 from .sessions import OPEN, SessionStore, owner_of
 from .settings import Settings
-from .state import RunState
+from .state import RunState, RunUsage
+from .telemetry import REQUEST_ID, metrics
+from .telemetry.redact import redact as redact  # re-exported: the API's redaction is telemetry's
+from .telemetry.redact import remember
 
 log = logging.getLogger("mindsearch.api")
 T = TypeVar("T")
@@ -50,7 +53,38 @@ MODEL_ID = "mindsearch"
 
 class SearchOptions(RunOptions):
     """What one request may change: the per-run options, each at most the server's own setting, and
-    only engines the server has enabled. Anything else is refused (422), never ignored."""
+    only engines the server has enabled. Anything else is refused (422), never ignored. The API's
+    schema lists the server's enabled engines as the enum of ``engines`` (``with_engine_enum``)."""
+
+
+class EngineInfo(BaseModel):
+    name: str
+    enabled: bool = Field(description="Whether this server searches it: settings.engines may name it.")
+    package: str = Field(description="The package that registers it: mindsearch, or a plugin's.")
+    time_ranges: list[str] | None = Field(
+        None, description="The time ranges it honours (for enabled engines; [] for none)."
+    )
+    search_language: bool | None = Field(
+        None, description="Whether it takes a search language (for enabled engines)."
+    )
+
+
+class EngineList(BaseModel):
+    """``GET /v1/engines``: every registered engine, and those this server has enabled."""
+
+    enabled: list[str] = Field(description="What a run searches unless settings.engines names fewer.")
+    engines: list[EngineInfo]
+
+
+def with_engine_enum(schema: dict[str, Any], names: list[str]) -> dict[str, Any]:
+    """The OpenAPI schema with the enum of ``SearchOptions.engines`` set to ``names``."""
+    for title, component in schema.get("components", {}).get("schemas", {}).items():
+        if not title.startswith("SearchOptions"):  # SearchOptions, or -Input and -Output when split
+            continue
+        for variant in component.get("properties", {}).get("engines", {}).get("anyOf", []):
+            if variant.get("type") == "array":
+                variant["items"] = {"type": "string", "enum": list(names)}
+    return schema
 
 
 SESSION_ID = r"^[A-Za-z0-9_.:\-]{1,128}$"
@@ -92,11 +126,19 @@ class SolveRequest(BaseModel):
     )
 
 
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    include_usage: bool = Field(
+        False, description="End the stream with a chunk that has no choices and the run's token usage."
+    )
+
+
 class ChatRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
     model: str = MODEL_ID
     messages: list[ChatMessage] = Field(min_length=1)
     stream: bool = False
+    stream_options: StreamOptions | None = None
 
 
 class GraphNode(BaseModel):
@@ -122,6 +164,9 @@ class SearchResult(BaseModel):
     session_id: str = Field(
         "", description="The session this turn belongs to (also the X-Session-Id header)."
     )
+    usage: RunUsage = Field(
+        default_factory=RunUsage, description="The tokens of every model call of the run, summed."
+    )
 
 
 # --- what clients are told ------------------------------------------------------------------------
@@ -144,31 +189,8 @@ PUBLIC_FIELD_ERRORS: dict[tuple[str, str], str] = {
     ("page_read", "error"): "the page could not be read",
     ("run_started", "rewrite_error"): "the follow-up could not be rewritten; it was searched as asked",
     ("plan", "recovered_from"): "the planner's reply had to be repaired",
+    ("model_call", "error"): "the model call failed" + SEE_LOG,
 }
-
-_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s'\"<>]+")
-_KEY_LIKE = re.compile(r"\b(?:sk|pk|rk|key|tok)-[A-Za-z0-9_\-*.]{6,}")
-_CREDENTIAL_WORDS = re.compile(r"(?i)\b(bearer|api[_ -]?key|token|password|secret)(\s*[:=]\s*|\s+)[^\s,;]+")
-
-
-def redact(text: str, secrets: list[str]) -> str:
-    """Text without the secrets it may hold: the given ones, key-like words, and URLs' user info, query
-    and fragment (``http://user:pw@host/v1?key=x`` becomes ``http://host/v1``)."""
-    for secret in secrets:
-        if len(secret) >= 4:
-            text = text.replace(secret, "[redacted]")
-
-    def bare(match: re.Match[str]) -> str:
-        try:
-            parts = urlsplit(match.group())
-        except ValueError:
-            return "[url]"
-        host = parts.netloc.rpartition("@")[2]
-        return urlunsplit((parts.scheme, host, parts.path, "", ""))
-
-    text = _URL_IN_TEXT.sub(bare, text)
-    text = _KEY_LIKE.sub("[redacted]", text)
-    return _CREDENTIAL_WORDS.sub(lambda m: f"{m.group(1)} [redacted]", text)
 
 
 def public_model_name(name: str) -> str:
@@ -258,6 +280,8 @@ class RunRedactor:
             value = getattr(event, name)
             if not isinstance(value, str) or not value:
                 continue
+            if isinstance(event, ev.Error) and name == "message" and is_scope_note(value):
+                continue  # "local: cannot limit results to the past week; ...": ours, names and codes only
             if isinstance(event, ev.Error) and name == "message":
                 where = f" ({event.node_id})" if event.node_id else ""
                 log.warning("request %s: %s error%s: %s", self.request_id, event.stage, where, value)
@@ -363,8 +387,8 @@ class Server:
                         f"settings.engines: {', '.join(extra)} not enabled on this server "
                         f"(it searches {', '.join(s.engines)})",
                     )
-            elif name in ("language",):
-                continue
+            elif name in ("language", "search_language", "time_range"):
+                continue  # what is searched, not how much
             elif name.startswith("citation_"):
                 continue  # stricter or looser checks cost the server nothing
             elif value > getattr(s, name):
@@ -429,6 +453,7 @@ class Server:
         the session, as the standalone question."""
         standalone = question
         redactor = RunRedactor(self.secrets, request_id)
+        REQUEST_ID.set(request_id)  # the run's log record and span name the request
         async for event in self.engine.stream(question, history, options=options):
             if isinstance(event, ev.RunStarted):
                 standalone = event.question
@@ -436,6 +461,30 @@ class Server:
                 self.sessions.append(session, standalone, event.answer)
             for public in redactor.public(event):
                 yield public
+
+    # -- engines ---------------------------------------------------------------------------------------
+    async def engine_list(self) -> EngineList:
+        """Every registered engine; the enabled ones with what they honour (when they can be built)."""
+        enabled = list(self.settings.engines)
+        try:
+            built = {engine.name: engine for engine in self.engine.engines_for(self.settings)}
+        except Exception as exc:  # an engine that cannot be built is the run's error, not this route's
+            log.warning("the engines could not be built for /v1/engines: %s: %s", type(exc).__name__, exc)
+            built = {}
+        infos = []
+        for name in dict.fromkeys([*enabled, *ENGINES.names()]):
+            plugin = ENGINES.plugin(name)
+            engine = built.get(name) if name in enabled else None
+            infos.append(
+                EngineInfo(
+                    name=name,
+                    enabled=name in enabled,
+                    package=plugin.package if plugin is not None else "mindsearch",
+                    time_ranges=[r for r in TIME_RANGES if r in engine.time_ranges] if engine else None,
+                    search_language=engine.takes_language if engine is not None else None,
+                )
+            )
+        return EngineList(enabled=enabled, engines=infos)
 
     # -- health ----------------------------------------------------------------------------------------
     async def health_report(self, *, cached: bool = False) -> dict[str, Any]:
@@ -642,6 +691,7 @@ def allowed_hosts(settings: Settings) -> list[str]:
 def create_app(settings: Settings | None = None, *, engine: MindSearch | None = None) -> FastAPI:
     settings = settings or Settings()
     server = Server(settings, engine)
+    remember(server.secrets)  # never in a log line or a span either
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -656,6 +706,8 @@ def create_app(settings: Settings | None = None, *, engine: MindSearch | None = 
         lifespan=lifespan,
     )
     app.state.server = server
+    plain_openapi = app.openapi
+    app.openapi = lambda: with_engine_enum(plain_openapi(), settings.engines)  # type: ignore[method-assign]
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
@@ -715,6 +767,13 @@ def create_app(settings: Settings | None = None, *, engine: MindSearch | None = 
         events = server.events(question, history or stored, RunOptions(), session, request_id)
         return EventStreamResponse((sse(event) async for event in events), release, headers)
 
+    @app.get("/v1/engines", response_model=EngineList)
+    async def engines() -> EngineList:
+        """The search engines this server knows (built-ins and installed plugins) and those it has
+        enabled, with what each enabled one can honour; a request's ``settings.engines`` may name only
+        enabled ones."""
+        return await server.engine_list()
+
     @app.get("/v1/models")
     async def models() -> dict[str, Any]:
         return {
@@ -733,7 +792,8 @@ def create_app(settings: Settings | None = None, *, engine: MindSearch | None = 
         completion_id = f"chatcmpl-{uuid.uuid4().hex}"
         headers = {"X-Request-Id": request_id}
         if body.stream:
-            return EventStreamResponse(openai_chunks(events, completion_id), release, headers)
+            usage = body.stream_options is not None and body.stream_options.include_usage
+            return EventStreamResponse(openai_chunks(events, completion_id, usage), release, headers)
         try:
             finished, result = await until_disconnect(request, lambda: collect(events))
         finally:
@@ -752,10 +812,18 @@ def create_app(settings: Settings | None = None, *, engine: MindSearch | None = 
                 "choices": [
                     {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
                 ],
-                "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+                "usage": result.usage.openai(),  # every model call of the run: its real cost
             },
             headers=headers,
         )
+
+    @app.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
+    async def prometheus_metrics() -> Response:
+        """Prometheus metrics of this server (text format): runs by outcome, run, node and model-call
+        latency, tokens by model, engine queries and page fetches by outcome, cache hits and misses,
+        runs in progress. Needs the bearer token, like every route but /health, when a key is set."""
+        body, content_type = metrics.exposition()
+        return Response(body, media_type=content_type)
 
     @app.get("/health")
     async def health(request: Request) -> JSONResponse:
@@ -848,6 +916,7 @@ def server_config(settings: Settings, app: ASGIApp | None = None, **overrides: A
         "limit_concurrency": settings.max_connections,
         "h11_max_incomplete_event_size": settings.max_header_bytes,
         "server_header": False,
+        **({"log_config": None} if logs.is_json() else {}),  # uvicorn's lines as JSON lines too
         **overrides,
     }
     return uvicorn.Config(app if app is not None else create_app(settings), **options)
@@ -859,10 +928,11 @@ def serve(settings: Settings) -> None:
 
     keyed = settings.api_key or settings.api_keys
     auth = "with a bearer token" if keyed else "open (set MINDSEARCH_API_KEY to require a token)"
-    print(
-        f"mindsearch serving on http://{settings.host}:{settings.port} ({auth}); API docs at /docs",
-        file=sys.stderr,
-    )
+    said = f"mindsearch serving on http://{settings.host}:{settings.port} ({auth}); API docs at /docs"
+    if logs.is_json():
+        log.warning("%s", said)  # a JSON log stays JSON lines
+    else:
+        print(said, file=sys.stderr)
     uvicorn.Server(server_config(settings)).run()
 
 
@@ -916,6 +986,7 @@ async def collect(events: AsyncIterator[ev.Event]) -> SearchResult:
         errors=[f"{error.stage}: {error.message}" for error in state.errors],
         ok=state.ok,
         seconds=state.seconds,
+        usage=state.usage,
     )
 
 
@@ -925,24 +996,33 @@ def with_references(answer: str, references: list[ev.Reference]) -> str:
     return f"{answer}\n\nReferences:\n{reference_list(references)}"
 
 
-async def openai_chunks(events: AsyncIterator[ev.Event], completion_id: str) -> AsyncIterator[str]:
-    """The answer as OpenAI ``chat.completion.chunk`` events, with the reference list at the end."""
+async def openai_chunks(
+    events: AsyncIterator[ev.Event], completion_id: str, include_usage: bool = False
+) -> AsyncIterator[str]:
+    """The answer as OpenAI ``chat.completion.chunk`` events, with the reference list at the end; with
+    ``include_usage`` (the request's ``stream_options``), every chunk has ``usage: null`` and a last
+    chunk without choices has the run's token usage, as OpenAI sends it."""
     created = int(time.time())
+    usage = RunUsage()
 
-    def chunk(delta: dict[str, str], finish: str | None = None) -> str:
-        payload = {
+    def chunk(delta: dict[str, str], finish: str | None = None, *, last: bool = False) -> str:
+        payload: dict[str, Any] = {
             "id": completion_id,
             "object": "chat.completion.chunk",
             "created": created,
             "model": MODEL_ID,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            "choices": [] if last else [{"index": 0, "delta": delta, "finish_reason": finish}],
         }
+        if include_usage:
+            payload["usage"] = usage.openai() if last else None
         return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
 
     yield chunk({"role": "assistant", "content": ""})
     wrote = False
     async for event in events:
-        if isinstance(event, ev.AnswerDelta):
+        if isinstance(event, ev.ModelCall):
+            usage.add(event)
+        elif isinstance(event, ev.AnswerDelta):
             wrote = True
             yield chunk({"content": event.text})
         elif isinstance(event, ev.References) and event.references:
@@ -950,4 +1030,6 @@ async def openai_chunks(events: AsyncIterator[ev.Event], completion_id: str) -> 
         elif isinstance(event, ev.Error) and event.fatal and not wrote:
             yield chunk({"content": f"Error: {event.message}"})
     yield chunk({}, "stop")
+    if include_usage:
+        yield chunk({}, last=True)
     yield "data: [DONE]\n\n"

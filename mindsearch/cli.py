@@ -22,9 +22,10 @@ from rich.text import Text
 from rich.tree import Tree
 
 from . import events as ev
-from . import logs
+from . import logs, telemetry
 from .options import OptionsError, RunOptions
-from .settings import KNOWN_ENGINES, Settings
+from .plugins import BACKENDS, ENGINES, PluginError, check_plugins, require_backend
+from .settings import Settings
 from .state import RunNode, RunState
 
 STATE_STYLE = {"waiting": "dim", "running": "yellow", "done": "green", "failed": "red"}
@@ -33,7 +34,8 @@ STATE_MARK = {"waiting": "·", "running": "…", "done": "✓", "failed": "✗"}
 
 def _add_settings_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("settings (each also MINDSEARCH_<NAME> or in mindsearch.toml)")
-    group.add_argument("--llm", choices=["llamacpp", "openai", "lmdeploy"], help="LLM backend")
+    # the names come from the plugin registry: the built-ins and every installed plugin's
+    group.add_argument("--llm", metavar="NAME", help=f"LLM backend: {', '.join(BACKENDS.names())}")
     group.add_argument("--base-url", help="OpenAI-compatible server URL, e.g. http://127.0.0.1:23333/v1")
     group.add_argument("--model", help="model name on the server (lmdeploy: model path)")
     group.add_argument("--llm-api-key", help="key for the OpenAI-compatible server")
@@ -43,10 +45,21 @@ def _add_settings_flags(parser: argparse.ArgumentParser) -> None:
         "--engine",
         "--engines",
         dest="engines",
-        help=f"search engines, comma-separated: {', '.join(KNOWN_ENGINES)}",
+        help=f"search engines, comma-separated: {', '.join(ENGINES.names())}",
     )
     group.add_argument("--searxng-url")
-    group.add_argument("--language", choices=["auto", "en", "zh"])
+    group.add_argument("--language", choices=["auto", "en", "zh"], help="answer language")
+    group.add_argument(
+        "--search-language",
+        metavar="CODE",
+        help="language of the search results: auto (the question's, the default) or a code such as en, zh, "
+        "zh-TW, de, pt-BR",
+    )
+    group.add_argument(
+        "--time-range",
+        choices=["any", "day", "week", "month", "year"],
+        help="only results from the past day, week, month or year (default: any)",
+    )
     group.add_argument("--max-nodes", type=int)
     group.add_argument("--max-rounds", type=int)
     group.add_argument("--max-concurrency", type=int)
@@ -68,6 +81,8 @@ SETTING_FLAGS = (
     "engines",
     "searxng_url",
     "language",
+    "search_language",
+    "time_range",
     "max_nodes",
     "max_rounds",
     "max_concurrency",
@@ -105,13 +120,8 @@ def options_from(args: argparse.Namespace) -> RunOptions:
         if getattr(args, name, None) is not None
     }
     if isinstance(given.get("engines"), str):
-        names = [part.strip() for part in given["engines"].split(",") if part.strip()]
-        unknown = [name for name in names if name not in KNOWN_ENGINES]
-        if unknown:  # said as Settings says it, not as a list of allowed literals per position
-            raise OptionsError(
-                f"engines: unknown engine(s) {unknown}; choose from {', '.join(KNOWN_ENGINES)}"
-            )
-        given["engines"] = list(dict.fromkeys(names))
+        # an unknown name is refused by RunOptions as Settings refuses it, naming the registered ones
+        given["engines"] = [part.strip() for part in given["engines"].split(",") if part.strip()]
     return RunOptions(**given)
 
 
@@ -201,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
             settings = settings_from(args, skip=RUN_OPTION_FLAGS)
             options = options_from(args)
             options.apply(settings)  # the run's settings, checked together now rather than in the run
+            check_plugins(settings.llm, options.engines or settings.engines)  # a broken one stops here
+            require_backend(settings)  # a missing extra (embedded, lmdeploy): one line naming the install
             if args.session is not None and not SESSION_NAME.fullmatch(args.session):
                 print(
                     "mindsearch: invalid setting session: use 1-64 letters, digits, '.', '_' or '-'",
@@ -209,6 +221,10 @@ def main(argv: list[str] | None = None) -> int:
                 return 2
         else:
             settings = settings_from(args)
+            # the plugins this command will use are imported now: a broken one is named before it starts
+            check_plugins(settings.llm, () if args.command == "eval" else settings.engines)
+            require_backend(settings)
+        telemetry.setup(settings, server=args.command == "serve")  # log format and level, span export
         if args.command == "serve":
             return serve_command(settings)
         if args.command == "eval":
@@ -226,6 +242,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except OptionsError as exc:
         print(f"mindsearch: invalid setting {exc}", file=sys.stderr)
+        return 2
+    except PluginError as exc:
+        print(f"mindsearch: {exc}", file=sys.stderr)
         return 2
     except ImportError as exc:  # an optional extra is missing; the message says which
         print(f"mindsearch: {exc}", file=sys.stderr)

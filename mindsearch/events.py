@@ -51,9 +51,11 @@ class RunStarted(_Event):
     ``rewrite`` says what became of the follow-up: ``none`` (no history, nothing to rewrite),
     ``rewritten`` (``question`` is the rewrite of ``asked``), ``unchanged`` (the model found it stands
     alone) or ``failed`` (the follow-up is searched as asked; ``rewrite_error`` says why).
+    ``run_id`` names the run in the server's logs, metrics and traces.
     """
 
     type: Literal["run_started"] = "run_started"
+    run_id: str = ""
     question: str
     asked: str = ""
     language: Literal["en", "zh"]
@@ -166,6 +168,50 @@ class CitationDropped(_Event):
     reason: Literal["dangling", "unsupported"]
 
 
+UsageSource = Literal["server", "backend", "tokenizer", "estimate"]
+
+
+class Usage(BaseModel):
+    """The tokens of one model call, and how they were counted.
+
+    ``source``: ``server`` (the model server reported them), ``backend`` (the in-process backend counted
+    what it ran), ``tokenizer`` (counted with the model's own tokenizer on the text sent and received;
+    a chat template's few tokens are not in it) or ``estimate`` (no count was to be had: about four
+    characters, or one CJK character, per token). An estimate is never passed off as a count.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    prompt_tokens: int = Field(0, ge=0)
+    completion_tokens: int = Field(0, ge=0)
+    total_tokens: int = Field(0, ge=0)
+    source: UsageSource = "estimate"
+
+
+ModelCallStep = Literal["rewrite", "plan", "queries", "answer", "write", "other"]
+CallOutcome = Literal["ok", "truncated", "error", "cancelled"]
+
+
+class ModelCall(_Event):
+    """One call to the language model ended: what it was for, how long it took, what it cost.
+
+    ``step``: ``rewrite`` (a follow-up made to stand alone), ``plan`` (a planner round), ``queries`` and
+    ``answer`` (a sub-question's search queries and answer; ``node_id`` says which), ``write`` (the final
+    answer), ``other``. ``outcome``: ``ok``, ``truncated`` (cut at the token limit; the text was used),
+    ``error`` (``error`` says why in a few words) or ``cancelled`` (the run or the step stopped it).
+    ``seconds`` runs from the request to the last piece. Summing ``usage`` over a run's ``model_call``
+    events gives its cost (``RunState.usage`` does).
+    """
+
+    type: Literal["model_call"] = "model_call"
+    node_id: str | None = None
+    step: ModelCallStep
+    model: str
+    outcome: CallOutcome
+    seconds: float
+    usage: Usage
+    error: str | None = None
+
+
 class References(_Event):
     type: Literal["references"] = "references"
     references: list[Reference]
@@ -203,6 +249,7 @@ Event = Annotated[
     | NodeDone
     | AnswerDelta
     | CitationDropped
+    | ModelCall
     | References
     | Error
     | Done,

@@ -18,12 +18,14 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from . import events as ev
+from . import telemetry
 from .citations import Dropped, reference_list, sentences, strip_markers
 from .citations.support import is_non_answer
+from .decompose import rule_plan
 from .graph import Node, NodeState, PlanAction, PlanError, QuestionGraph, SubQuestion
 from .llm.base import TRUNCATED, ChatModel, LLMError, ReplyTruncated
 from .options import OptionsError, RunOptions, describe, run_options
-from .planner import FELL_BACK, Planner, PlanOutcome
+from .planner import BY_RULE, FELL_BACK, Planner, PlanOutcome, only_echoes
 from .plugins import ENGINES, make_model
 from .prompts import echoes_examples, render
 from .search.base import SearchEngine
@@ -192,7 +194,7 @@ class MindSearch:
         """One run under the one failure policy: whatever fails, finished work reaches the answer,
         ``ok`` is true only for a complete answer, and exactly one ``done`` ends the stream."""
         started = time.monotonic()
-        out = _Once(emit)
+        out = _Once(telemetry.start_run(emit))  # logs, metrics and spans of the run, from its events
         run: _Run | None = None
         try:
             try:
@@ -355,6 +357,7 @@ class _Run:
             self.question, rewrite, rewrite_error = await self._standalone(model, style, language)
         self.emit(
             ev.RunStarted(
+                run_id=telemetry.run_id(),
                 asked=asked,
                 question=self.question,
                 language=language,
@@ -403,7 +406,8 @@ class _Run:
         messages = render("rewrite", style=style, language=language, turns=turns, question=self.question)
         try:
             # up to a blank line, not the first newline: a reply that starts on a new line is not empty
-            reply = await model.complete(messages, stop=["\n\n"], max_tokens=120)
+            with telemetry.step("rewrite"):
+                reply = await model.complete(messages, stop=["\n\n"], max_tokens=120)
         except LLMError as exc:
             return self.question, "failed", f"the model failed: {exc}"[:300]
         lines = [line for line in (" ".join(raw.split()) for raw in reply.splitlines()) if line]
@@ -472,6 +476,7 @@ class _Run:
 
     async def _plan_round(self, round_no: int) -> PlanOutcome:
         """One planner round; any failure is an outcome with an error, never an exception."""
+        telemetry.enter_step("plan")
         try:
             return await self.planner.plan(self.question, self.graph, round_no, self.history_text)
         except asyncio.CancelledError:
@@ -482,11 +487,18 @@ class _Run:
     def _apply_plan(self, outcome: PlanOutcome, round_no: int) -> bool:
         """Add the planner's nodes; True when planning is over.
 
-        A first round without a valid plan is not an error: the question itself is searched as the one
-        sub-question, and the plan event's note says so. A later round that fails is an error, since
-        the graph it would have grown may now miss a step.
+        A first round without a valid plan is not an error: the question is split by rule (for weak
+        models, see ``rule_planner``) or else searched itself as the one sub-question, and the plan
+        event's note says so; a first plan that only repeats the question is split by rule too. A
+        later round that fails is an error, since the graph it would have grown may now miss a step.
         """
         action, note, recovered_from = outcome.action, outcome.note, outcome.recovered_from
+        echo = action is not None and self.fixed_plan is None and only_echoes(action, self.question)
+        if action is not None and echo and len(self.graph) == 0:
+            by_rule = self._rule_plan()  # a weak model that only repeats the question: split it by rule
+            if by_rule:
+                action = PlanAction(add=by_rule, finish=True)
+                note, recovered_from = BY_RULE, "the plan only repeated the question"
         if action is not None:
             try:
                 added = self.graph.add(action.add)
@@ -500,9 +512,10 @@ class _Run:
                 self.incomplete.append(message)
                 self.emit(ev.Error(stage="plan", message=message[:500]))
                 return True
-            action = PlanAction(add=[SubQuestion(id="q1", question=self.question)], finish=True)
+            by_rule = self._rule_plan()
+            action = PlanAction(add=by_rule or [SubQuestion(id="q1", question=self.question)], finish=True)
             added = self.graph.add(action.add)
-            note, recovered_from = FELL_BACK, problem
+            note, recovered_from = (BY_RULE if by_rule else FELL_BACK), problem
         self.emit(
             ev.Plan(
                 round=round_no,
@@ -514,8 +527,18 @@ class _Run:
         )
         return action.finish
 
+    def _rule_plan(self) -> list[SubQuestion] | None:
+        """The question split by rule (``mindsearch.decompose``), when the setting allows it for this
+        model and a rule fits; else None."""
+        assert self.ctx is not None
+        mode = self.settings.rule_planner
+        if mode == "off" or (mode == "auto" and self.ctx.style != "base"):
+            return None
+        return rule_plan(self.question, self.ctx.language, self.settings.max_nodes)
+
     async def _run_node(self, node: Node) -> None:
         assert self.ctx is not None
+        telemetry.enter_node(node.id)  # this task's model calls, searches and fetches are the node's
         parents = self.graph.parents(node.id)
         try:
             result = await asyncio.wait_for(Searcher(self.ctx).run(node, parents), self.settings.node_timeout)

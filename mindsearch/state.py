@@ -26,6 +26,42 @@ KNOWN_TYPES: frozenset[str] = frozenset(
 )
 
 
+class RunUsage(BaseModel):
+    """Tokens summed over ``model_call`` events: a run's (``RunState.usage``) or a node's.
+
+    ``estimated`` is true when some of the tokens are estimates (a backend that gave no count and had
+    no tokenizer): then the sum is an estimate too, never a count.
+    """
+
+    calls: int = 0
+    failed_calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    estimated: bool = False
+    seconds: float = 0.0  # model time: the calls' seconds added up (calls at once overlap)
+
+    def add(self, call: ev.ModelCall) -> None:
+        self.calls += 1
+        self.failed_calls += 1 if call.outcome == "error" else 0
+        self.prompt_tokens += call.usage.prompt_tokens
+        self.completion_tokens += call.usage.completion_tokens
+        self.total_tokens += call.usage.prompt_tokens + call.usage.completion_tokens
+        self.estimated = self.estimated or call.usage.source == "estimate"
+        self.seconds = round(self.seconds + call.seconds, 3)
+
+    def openai(self) -> dict[str, Any]:
+        """As the ``usage`` of an OpenAI chat completion (with ``estimated`` only when it is one)."""
+        usage: dict[str, Any] = {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.total_tokens,
+        }
+        if self.estimated:
+            usage["estimated"] = True
+        return usage
+
+
 class RunNode(BaseModel):
     """One sub-question as the events tell it: planned, started, searched, read, answered or failed."""
 
@@ -43,6 +79,7 @@ class RunNode(BaseModel):
     references: list[ev.Reference] = Field(default_factory=list)
     error: str | None = None
     dropped: list[ev.CitationDropped] = Field(default_factory=list)
+    usage: RunUsage = Field(default_factory=RunUsage)  # the model calls made for this sub-question
 
     @property
     def hits(self) -> list[ev.Hit]:
@@ -67,6 +104,7 @@ class RunState(BaseModel):
     asked: str = ""  # the question as the user asked it
     rewrite: ev.RewriteStatus = "none"  # what became of a follow-up (see ``run_started``)
     rewrite_error: str = ""  # why the follow-up could not be rewritten, when it could not
+    run_id: str = ""  # names the run in the server's logs, metrics and traces
     language: Literal["en", "zh"] | None = None
     llm: str = ""
     engines: list[str] = Field(default_factory=list)
@@ -76,6 +114,7 @@ class RunState(BaseModel):
     dropped: list[ev.CitationDropped] = Field(default_factory=list)  # citations dropped from the answer
     errors: list[ev.Error] = Field(default_factory=list)
     plan_notes: list[ev.Plan] = Field(default_factory=list)  # planner rounds that recovered from a bad reply
+    usage: RunUsage = Field(default_factory=RunUsage)  # every model call of the run, summed
     status: RunStatus = "running"  # "failed" from a fatal error on, or when ``done`` is not ok
     ok: bool = False
     seconds: float = 0.0
@@ -127,6 +166,7 @@ class RunState(BaseModel):
         if isinstance(event, ev.RunStarted):
             self.question, self.asked = event.question, event.asked or event.question
             self.rewrite, self.rewrite_error = event.rewrite, event.rewrite_error
+            self.run_id = event.run_id
             self.language, self.llm, self.engines = event.language, event.llm, list(event.engines)
         elif isinstance(event, ev.Plan):
             for planned in event.added:
@@ -160,6 +200,10 @@ class RunState(BaseModel):
             self.answer += event.text
         elif isinstance(event, ev.CitationDropped):
             (self._node(event.node_id).dropped if event.node_id is not None else self.dropped).append(event)
+        elif isinstance(event, ev.ModelCall):
+            self.usage.add(event)
+            if event.node_id is not None:
+                self._node(event.node_id).usage.add(event)
         elif isinstance(event, ev.References):
             self.references = list(event.references)
         elif isinstance(event, ev.Error):

@@ -17,7 +17,7 @@ import json
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -193,6 +193,7 @@ class RecordedRequest:
     started: float
     ended: float = 0.0
     path: str = "/v1/chat/completions"
+    admitted: float = 0.0  # when it got a generation slot (``slots``); its start without slots
 
     @property
     def prompt(self) -> str:
@@ -282,6 +283,15 @@ class FakeOpenAIServer(_Server):
     content joined (``null`` when there is none but tool calls), reasoning, tool calls merged,
     ``finish_reason`` and ``usage`` from the last ``Chunk`` that sets them. ``requests`` records
     every request with the times it started and ended, so tests can see overlap and order.
+
+    ``slots=N`` makes it a server with a fixed batch size, as vLLM's ``--max-num-seqs`` or LMDeploy's
+    ``--max-batch-size``: at most N replies are generated at once, the others wait in arrival order.
+    A streamed request gets its response headers at once (as those servers send them) and its first
+    token ``first_delay`` after it gets a slot; it holds the slot until its last piece is sent (or its
+    client leaves). Error replies take no slot. ``slot_seconds`` counts the seconds slots were held
+    (with or without ``slots``), ``max_active`` the most replies generated at once and ``max_waiting``
+    the longest queue; ``reset_stats()`` clears them. ``slot_seconds / (slots * wall)`` is how full the
+    model was kept over a wall time.
     """
 
     def __init__(
@@ -293,9 +303,17 @@ class FakeOpenAIServer(_Server):
         model: str = "fake-model",
         record: bool = True,
         streaming: bool = True,
+        slots: int | None = None,
     ) -> None:
         super().__init__()
+        if slots is not None and slots < 1:
+            raise ValueError("slots must be at least 1")
         self.handler = handler
+        self.slots = slots
+        self._free = asyncio.Semaphore(slots) if slots is not None else None
+        self.active = 0  # replies being generated now
+        self.waiting = 0  # requests waiting for a slot now
+        self.reset_stats()
         self.first_delay = first_delay  # a simulated time to first token
         self.record = record  # off for long benchmarks, where the record itself would grow
         self.piece_delay = piece_delay
@@ -305,6 +323,35 @@ class FakeOpenAIServer(_Server):
         self.app.router.add_post("/v1/chat/completions", self._chat)
         self.app.router.add_post("/v1/completions", self._chat)
         self.app.router.add_get("/v1/models", self._models)
+
+    def reset_stats(self) -> None:
+        """Clear ``slot_seconds``, ``max_active``, ``max_waiting`` and ``calls`` (not ``requests``)."""
+        self.slot_seconds = 0.0
+        self.max_active = 0
+        self.max_waiting = 0
+        self.calls = 0  # replies generated (error replies are not counted)
+
+    @asynccontextmanager
+    async def _slot(self, record: RecordedRequest) -> AsyncIterator[None]:
+        """Hold one generation slot (waiting for one when ``slots`` are all taken)."""
+        if self._free is not None:
+            self.waiting += 1
+            self.max_waiting = max(self.max_waiting, self.waiting)
+            try:
+                await self._free.acquire()
+            finally:
+                self.waiting -= 1
+        record.admitted = time.monotonic()
+        self.active += 1
+        self.max_active = max(self.max_active, self.active)
+        self.calls += 1
+        try:
+            yield
+        finally:
+            self.active -= 1
+            self.slot_seconds += time.monotonic() - record.admitted
+            if self._free is not None:
+                self._free.release()
 
     def cli_flags(self) -> list[str]:
         """The command-line flags that point mindsearch at this server."""
@@ -337,14 +384,26 @@ class FakeOpenAIServer(_Server):
             pieces: list[Piece] = [reply] if isinstance(reply, str) else list(reply)
             chat = request.path.endswith("/chat/completions")
             if not body.get("stream") or not self.streaming:
-                return web.json_response(self._whole(pieces, chat))
-            return await self._stream(request, pieces, chat)
+                async with self._slot(record):
+                    return web.json_response(self._whole(pieces, chat))
+            return await self._stream(request, pieces, chat, record)
         finally:
             record.ended = time.monotonic()
 
-    async def _stream(self, request: web.Request, pieces: list[Piece], chat: bool) -> web.StreamResponse:
+    async def _stream(
+        self, request: web.Request, pieces: list[Piece], chat: bool, record: RecordedRequest
+    ) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
+        async with self._slot(record):
+            try:
+                return await self._generate(request, response, pieces, chat)
+            except ConnectionResetError:  # the client left mid-reply: a model server just stops
+                return response
+
+    async def _generate(
+        self, request: web.Request, response: web.StreamResponse, pieces: list[Piece], chat: bool
+    ) -> web.StreamResponse:
         loop = asyncio.get_running_loop()
         start = loop.time()
         for index, piece in enumerate(pieces):

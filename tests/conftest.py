@@ -1,4 +1,5 @@
-"""Shared fixtures: every test runs in an empty folder with no MINDSEARCH_* variables and no model."""
+"""Shared fixtures: every test runs in an empty folder with no MINDSEARCH_* variables (but hybrid ranking
+off) and no model."""
 
 from __future__ import annotations
 
@@ -22,6 +23,9 @@ def _isolated(
     for name in list(os.environ):
         if name.startswith("MINDSEARCH_"):
             monkeypatch.delenv(name)
+    # the dense model (mindsearch[dense], when installed) takes ~0.1 s a passage: tests that want hybrid
+    # ranking ask for it (tests/unit/test_retrieval.py); the rest rank with BM25, as without the extra
+    monkeypatch.setenv("MINDSEARCH_HYBRID_RANKING", "off")
     monkeypatch.chdir(tmp_path)
     if request.node.get_closest_marker("model"):
         yield

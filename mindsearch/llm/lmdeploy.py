@@ -82,6 +82,12 @@ class LMDeployModel(ChatModel):
     def _pieces(self, request: ModelRequest) -> Iterator[str]:
         messages = [{"role": m.role, "content": m.content} for m in request.messages]
         for response in self._pipeline().stream_infer([messages], gen_config=self.gen_config(request)):
+            # LMDeploy's responses count the prompt and the tokens generated so far
+            request.meter.record(
+                getattr(response, "input_token_len", None),
+                getattr(response, "generate_token_len", None),
+                "backend",
+            )
             text = getattr(response, "text", "")
             if text:
                 yield text

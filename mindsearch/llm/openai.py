@@ -11,6 +11,11 @@ for the context raises ``ContextLengthError``; any other error fails that call a
 
 Replies come in many styles: ``content`` deltas are the answer, ``reasoning_content``/``reasoning``
 never are, and a server that sends the JSON as a tool call has its arguments taken as the reply.
+
+Token usage is asked for (``stream_options: {"include_usage": true}``) and read from the chunk that
+carries it into the call's ``Meter``. A server that refuses the option (an error that names it, as
+OpenAI's and FastAPI's validation errors do) is asked again without it, and that is learned per base
+URL, so later calls do not ask; a server that ignores it sends no usage, and the tokens are estimated.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from .base import (
     ChatModel,
     ContextLengthError,
     LLMError,
+    Meter,
     ModelRequest,
     ReplyTruncated,
     completion_prompt,
@@ -61,6 +67,7 @@ FORMAT_WORDS = (
     "invalid format",
 )
 NOT_A_FORMAT_REFUSAL = {401, 403, 408, 429}  # auth and load errors, whatever their text says
+USAGE_WORDS = ("stream_options", "include_usage", "stream options")  # an error that refuses usage
 
 
 class FormatLadder:
@@ -106,6 +113,25 @@ def forget_formats(base_url: str | None = None) -> None:
         prefix = (base_url or "").rstrip("/")
         for key in [k for k in _LADDERS if base_url is None or (k[0] + "/").startswith(prefix + "/")]:
             del _LADDERS[key]
+        for url in [u for u in _USAGE if base_url is None or (u + "/").startswith(prefix + "/")]:
+            del _USAGE[url]
+
+
+# What each server (by base URL) did with ``stream_options``: True took it, False refused it.
+_USAGE: dict[str, bool] = {}
+
+
+def usage_option(base_url: str) -> bool | None:
+    """Whether the server at ``base_url`` takes ``stream_options`` (None: not known yet)."""
+    with _LADDERS_LOCK:
+        return _USAGE.get(base_url.rstrip("/"))
+
+
+def learn_usage_option(base_url: str, taken: bool) -> None:
+    with _LADDERS_LOCK:
+        key = base_url.rstrip("/")
+        if _USAGE.get(key) is not False:  # a refusal is not undone by a later success without it
+            _USAGE[key] = taken
 
 
 class OpenAIModel(ChatModel):
@@ -203,13 +229,17 @@ class OpenAIModel(ChatModel):
                 raise LLMError(_unreachable(self.base_url, exc)) from exc
         self._ready_at = time.monotonic()
 
-    def _body(self, request: ModelRequest, model: str, format_kind: str) -> dict[str, Any]:
+    def _body(
+        self, request: ModelRequest, model: str, format_kind: str, ask_usage: bool = False
+    ) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": model,
             "stream": True,
             "temperature": self.temperature,
             "max_tokens": request.max_tokens or self.max_tokens,
         }
+        if ask_usage:
+            body["stream_options"] = {"include_usage": True}  # the tokens, in a last chunk
         if self.style == "chat":
             body["messages"] = [{"role": m.role, "content": m.content} for m in request.messages]
         else:  # a base model: plain completion, no chat template
@@ -239,10 +269,11 @@ class OpenAIModel(ChatModel):
         url = f"{self.base_url}/{'chat/completions' if self.style == 'chat' else 'completions'}"
         ladder = self.format_ladder(model) if request.schema is not None else None
         format_kind = ladder.current if ladder is not None else "none"
+        ask_usage = usage_option(self.base_url) is not False
         attempt = 0
         while True:
             try:
-                body = self._body(request, model, format_kind)
+                body = self._body(request, model, format_kind, ask_usage)
             except _FormatUnavailable:
                 assert ladder is not None
                 format_kind = ladder.refused(format_kind)
@@ -254,7 +285,9 @@ class OpenAIModel(ChatModel):
                     if response.status >= 400:
                         failure = await _failure(response)
                     else:
-                        async for text in _read_sse(response):
+                        if ask_usage:
+                            learn_usage_option(self.base_url, True)
+                        async for text in _read_sse(response, request.meter):
                             streamed = True
                             yield text
                         return
@@ -272,6 +305,10 @@ class OpenAIModel(ChatModel):
                 continue
             if failure.context_overflow:
                 raise ContextLengthError(f"the prompt is too long for {model}'s context: {failure.brief}")
+            if ask_usage and failure.refuses_usage:
+                learn_usage_option(self.base_url, False)  # this call and later ones go without it
+                ask_usage = False
+                continue
             if ladder is not None and format_kind != "none" and failure.refuses_format:
                 format_kind = ladder.refused(format_kind)  # this call goes on with the next way
                 continue
@@ -309,6 +346,11 @@ class _Failure(Exception):
     @property
     def context_overflow(self) -> bool:
         return self.status == 413 or is_context_overflow(self.message)
+
+    @property
+    def refuses_usage(self) -> bool:
+        text = self.message.lower()
+        return self.status not in NOT_A_FORMAT_REFUSAL and any(word in text for word in USAGE_WORDS)
 
     @property
     def refuses_format(self) -> bool:
@@ -423,15 +465,18 @@ class _Reply:
             raise ReplyTruncated(TRUNCATED)
 
 
-async def _read_sse(response: aiohttp.ClientResponse) -> AsyncIterator[str]:
-    """Answer text from an SSE stream (or from a plain JSON reply, for servers that ignore ``stream``)."""
+async def _read_sse(response: aiohttp.ClientResponse, meter: Meter | None = None) -> AsyncIterator[str]:
+    """Answer text from an SSE stream (or from a plain JSON reply, for servers that ignore ``stream``);
+    the token usage a chunk carries goes to ``meter``."""
     reply = _Reply()
+    meter = meter if meter is not None else Meter()
     if "text/event-stream" not in response.headers.get("Content-Type", ""):
         try:
             data = await response.json(content_type=None)
         except ValueError:  # also aiohttp's ContentTypeError
             raise LLMError("the server's reply is neither an event stream nor JSON") from None
         _raise_reported_error(data)
+        _take_usage(data, meter)
         choices = data.get("choices") if isinstance(data, dict) else None
         if not isinstance(choices, list) or not choices:
             raise LLMError(f"unexpected reply from the server: {_one_line(str(data), 200)}")
@@ -451,6 +496,7 @@ async def _read_sse(response: aiohttp.ClientResponse) -> AsyncIterator[str]:
         except json.JSONDecodeError:
             continue
         _raise_reported_error(data)
+        _take_usage(data, meter)
         for choice in (data.get("choices") if isinstance(data, dict) else None) or []:
             text = reply.take(choice)
             if text:
@@ -475,6 +521,14 @@ async def _sse_payloads(response: aiohttp.ClientResponse) -> AsyncIterator[str]:
                 yield line[5:].strip().decode("utf-8", "replace")
     if buffer.startswith(b"data:"):  # a last line without its newline
         yield buffer[5:].strip().decode("utf-8", "replace")
+
+
+def _take_usage(data: Any, meter: Meter) -> None:
+    """The ``usage`` a chunk carries (OpenAI and vLLM: a last chunk with no choices; others: on every
+    chunk, growing): the last one seen is the call's."""
+    usage = data.get("usage") if isinstance(data, dict) else None
+    if isinstance(usage, dict):
+        meter.record(usage.get("prompt_tokens"), usage.get("completion_tokens"), "server")
 
 
 def _raise_reported_error(data: Any) -> None:

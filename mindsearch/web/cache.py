@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .. import telemetry
+
 
 class Cache:
     def __init__(self, path: Path | None, ttl: float) -> None:
@@ -31,6 +33,12 @@ class Cache:
     def get(self, kind: str, key: str) -> Any | None:
         if self._db is None:
             return None
+        value = self._get(kind, key)
+        telemetry.cache_lookup(kind, value is not None)  # the hit rate, for /metrics
+        return value
+
+    def _get(self, kind: str, key: str) -> Any | None:
+        assert self._db is not None
         row = self._db.execute(
             "SELECT value, expires FROM cache WHERE kind = ? AND key = ?", (kind, key)
         ).fetchone()

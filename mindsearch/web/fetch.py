@@ -22,6 +22,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 from yarl import URL
 
+from .. import telemetry
 from ..settings import Settings
 from .charset import decode as decode  # re-exported: decoding is part of fetching
 from .cpu import run_cpu
@@ -324,6 +325,7 @@ class HttpFetcher(Fetcher):
             )
         return self._session
 
+    @telemetry.observe_fetch  # timed, counted by outcome, logged and traced
     async def fetch(self, url: str) -> FetchedPage:
         try:
             return await asyncio.wait_for(self._fetch(url), self.timeout.total)

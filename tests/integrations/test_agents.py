@@ -1,16 +1,12 @@
-"""mindsearch inside other agent frameworks, called for real on loopback: lagent and MCP."""
+"""mindsearch inside other agent frameworks, called for real on loopback: MCP (lagent: test_lagent.py)."""
 
 from __future__ import annotations
 
-import asyncio
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
-from mindsearch import MindSearch, Settings
-from mindsearch.llm.openai import OpenAIModel
-from mindsearch.testing import FakeOpenAIServer, MemoryEngine, doc_hit, kind_of_body, plan_json
+from mindsearch.testing import FakeOpenAIServer, kind_of_body, plan_json
 
 QUESTION = "Which band was formed first, The Exies or Circus Diablo?"
 
@@ -22,26 +18,6 @@ def reply(body: dict[str, Any]) -> Any:
     if kind == "queries":
         return '{"queries": ["The Exies", "Circus Diablo"]}'
     return "The Exies were formed in 1997 [1]."
-
-
-async def test_lagent_action_answers_with_citations(tmp_path: Path) -> None:
-    from lagent.schema import ActionStatusCode
-
-    from mindsearch.integrations.lagent import MindSearchAction
-
-    docs = [doc_hit("The Exies", "The Exies are an American rock band formed in 1997, before Circus Diablo.")]
-    async with FakeOpenAIServer(reply) as llm:
-        settings = Settings(llm="openai", base_url=f"{llm.url}/v1", model="fake", data_dir=tmp_path)
-        engine = MindSearch(settings, model=OpenAIModel.from_settings(settings), engines=[MemoryEngine(docs)])
-        action = MindSearchAction(engine=engine)
-        assert action.name == "MindSearchAction" and "query" in json.dumps(action.description)
-        result = await asyncio.to_thread(action, json.dumps({"query": QUESTION}))
-        await asyncio.to_thread(action.close)
-    assert result.state == ActionStatusCode.SUCCESS, result.errmsg
-    text = result.result[0]["content"]
-    assert text.startswith("The Exies were formed in 1997 [1].")
-    assert "[1] The Exies - doc://The_Exies" in text
-    assert any(kind_of_body(r.body) == "plan" for r in llm.requests)
 
 
 async def test_mcp_server_over_stdio_answers_with_references(tmp_path: Path) -> None:

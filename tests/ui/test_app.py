@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 FRONTEND = Path(__file__).resolve().parents[2] / "frontend"
@@ -87,7 +88,8 @@ def events(answer: str = "Jaws was directed by Steven Spielberg [1].") -> list[d
 
 class SSEHandler(BaseHTTPRequestHandler):
     """A loopback stand-in for the REST server: replies with ``script`` as SSE (or with ``status`` and
-    ``body``), issues ``session`` in X-Session-Id, and records every request's body and headers."""
+    ``body``), issues ``session`` in X-Session-Id, and records every request's body and headers;
+    ``GET /v1/engines`` lists ``enabled`` (or answers ``engines_status``), its headers in ``gets``."""
 
     script: ClassVar[list[dict[str, Any]]] = []
     bodies: ClassVar[list[dict[str, Any]]] = []
@@ -96,6 +98,20 @@ class SSEHandler(BaseHTTPRequestHandler):
     body: ClassVar[bytes] = b""
     extra_headers: ClassVar[dict[str, str]] = {}
     session: ClassVar[str] = "issued-by-the-server-1"
+    enabled: ClassVar[list[Any]] = ["local"]
+    engines_status: ClassVar[int] = 200
+    gets: ClassVar[list[dict[str, str]]] = []
+
+    def do_GET(self) -> None:
+        SSEHandler.gets.append({"path": self.path, **{k.lower(): v for k, v in self.headers.items()}})
+        body = json.dumps(
+            {"enabled": self.enabled, "engines": [{"name": n, "enabled": True} for n in self.enabled]}
+        ).encode()
+        self.send_response(self.engines_status if self.path == "/v1/engines" else 404)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length", 0))
@@ -132,6 +148,8 @@ def sse_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     SSEHandler.script, SSEHandler.bodies, SSEHandler.headers_seen = events(), [], []
     SSEHandler.status, SSEHandler.body, SSEHandler.extra_headers = 200, b"", {}
     SSEHandler.session = "issued-by-the-server-1"
+    SSEHandler.enabled, SSEHandler.engines_status, SSEHandler.gets = ["local"], 200, []
+    st.cache_data.clear()  # the UI keeps the server's engine list for a minute
     server, url = serve(SSEHandler)
     monkeypatch.setenv("MINDSEARCH_SERVER_URL", url)
     yield url
@@ -462,3 +480,57 @@ def test_the_streamlit_config_ships_with_the_ui() -> None:
     assert config["server"]["address"] == "127.0.0.1"
     assert config["browser"]["gatherUsageStats"] is False
     assert config["client"]["showErrorDetails"] == "none", "no tracebacks for visitors"
+
+
+# --- the engines offered are the server's ----------------------------------------------------------------
+def test_the_engines_offered_are_those_the_server_has_enabled(
+    sse_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before, the UI offered a fixed list of six engines whatever the server had (and a plugin's none):
+    choosing one the server had not enabled got a 422."""
+    monkeypatch.setenv("MINDSEARCH_API_KEY", "operator-k3y-0123")
+    SSEHandler.enabled = ["local", "myengine"]
+    at = app()
+    at.run()
+    [engines] = at.sidebar.multiselect
+    assert engines.options == ["local", "myengine"] and not engines.disabled
+    assert SSEHandler.gets[0]["path"] == "/v1/engines"
+    assert SSEHandler.gets[0]["authorization"] == "Bearer operator-k3y-0123", "asked as a question is"
+    engines.set_value(["myengine"]).run()
+    at.chat_input[0].set_value("Who directed Jaws?").run()
+    assert not at.exception
+    assert SSEHandler.bodies[0]["settings"]["engines"] == ["myengine"]
+
+
+def test_an_engine_name_that_is_not_one_is_never_offered(sse_server: str) -> None:
+    SSEHandler.enabled = ["local", "<img src=x onerror=alert(1)>", "**bold**", 7, "searxng"]
+    at = app()
+    at.run()
+    assert not at.exception
+    assert at.sidebar.multiselect[0].options == ["local", "searxng"]
+
+
+@pytest.mark.parametrize("status", [401, 404, 500])
+def test_without_the_servers_list_no_engine_is_offered_and_questions_still_work(
+    sse_server: str, status: int
+) -> None:
+    """An older server (404), a visitor without a key yet (401), a failing server: the server's default
+    engines are searched, and the UI offers none it cannot vouch for."""
+    SSEHandler.engines_status = status
+    at = app()
+    at.run()
+    [engines] = at.sidebar.multiselect
+    assert engines.options == [] and engines.disabled
+    at.chat_input[0].set_value("Who directed Jaws?").run()
+    assert not at.exception and "Jaws was directed by Steven Spielberg" in texts(at)
+    assert "engines" not in SSEHandler.bodies[0]["settings"]
+
+
+def test_the_time_range_is_sent_only_when_chosen(sse_server: str) -> None:
+    at = app()
+    at.run()
+    at.chat_input[0].set_value("Who directed Jaws?").run()
+    assert "time_range" not in SSEHandler.bodies[0]["settings"], "the server's default"
+    at.sidebar.selectbox[2].set_value("week").run()
+    at.chat_input[0].set_value("What is new about Jaws?").run()
+    assert not at.exception and SSEHandler.bodies[1]["settings"]["time_range"] == "week"

@@ -365,7 +365,7 @@ async def test_an_invalid_fixed_plan_is_refused_with_one_done_and_no_model_call(
         ({"prompt_style": "base"}, "prompt_style: not a per-run option"),
         ({"max_page_bytes": 10}, "max_page_bytes: not a per-run option"),
         ({"max_nodes": 0}, "max_nodes: Input should be greater than or equal to 1"),
-        ({"engines": ["bing"]}, "engines.0"),
+        ({"engines": ["bing"]}, "engines: unknown engine(s) ['bing']; choose from local, duckduckgo"),
     ],
 )
 async def test_options_that_a_run_cannot_honour_are_refused_not_ignored(
