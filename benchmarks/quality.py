@@ -61,6 +61,7 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=DOC)
     args = parser.parse_args()
     work = args.work.resolve()
+    work.mkdir(parents=True, exist_ok=True)
     if not args.no_run:
         for _title, dataset, flags in RUNS:
             subprocess.run(
