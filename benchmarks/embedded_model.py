@@ -22,7 +22,7 @@ from typing import Any
 
 from benchmarks.report import DOC, ROOT, write_section
 from mindsearch import MindSearch, Settings
-from mindsearch.evaluation import exact_match, f1_score, short_answer
+from mindsearch._evaluation import exact_match, f1_score, short_answer
 
 DATA = ROOT.parent / "shared" / "eval" / "hipporag_v1" / "hotpotqa_train.json"
 

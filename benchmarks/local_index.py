@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 
 from benchmarks.report import DOC, ROOT, write_section
+from mindsearch._text import tokens
 from mindsearch.search.local import Document, LocalIndex, read_documents
-from mindsearch.text import tokens
 
 DATA = ROOT.parent / "shared" / "eval" / "hipporag_v1"
 

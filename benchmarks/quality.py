@@ -16,8 +16,8 @@ import sys
 from pathlib import Path
 
 from benchmarks.report import DOC, ROOT, write_section
-from mindsearch import dense
-from mindsearch.evaluation import LEGEND, load_dataset, summarize, summary_cells
+from mindsearch import _dense as dense
+from mindsearch._evaluation import LEGEND, load_dataset, summarize, summary_cells
 
 DATA = ROOT.parent / "shared" / "eval" / "hipporag_v1"
 RUNS = [

@@ -34,9 +34,9 @@ from typing import Any
 
 from benchmarks.quality import non_defaults
 from benchmarks.report import DOC, ROOT, write_section
-from mindsearch import dense
-from mindsearch.decompose import rule_plan
-from mindsearch.evaluation import (
+from mindsearch import _dense as dense
+from mindsearch._decompose import rule_plan
+from mindsearch._evaluation import (
     LEGEND,
     TABLE_HEADER,
     Dataset,
@@ -46,11 +46,11 @@ from mindsearch.evaluation import (
     summarize,
     summary_cells,
 )
-from mindsearch.graph import Node, SubQuestion
+from mindsearch._graph import Node, SubQuestion
+from mindsearch._run import MindSearch
+from mindsearch._searcher import RunContext, Searcher, resolve_references, with_parent_answers
 from mindsearch.llm.base import LLMError
-from mindsearch.run import MindSearch
 from mindsearch.search.local import LocalEngine
-from mindsearch.searcher import RunContext, Searcher, resolve_references, with_parent_answers
 from mindsearch.settings import Settings
 from mindsearch.testing import ScriptedModel
 

@@ -31,19 +31,20 @@ from starlette.responses import StreamingResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from . import __version__, logs
+from . import __version__
+from . import _logs as logs
 from . import events as ev
+from ._run import MindSearch
+from ._sessions import OPEN, SessionStore, owner_of
+from ._telemetry import REQUEST_ID, metrics
+from ._telemetry.redact import redact as redact  # re-exported: the API's redaction is telemetry's
+from ._telemetry.redact import remember
 from .citations import reference_list
 from .options import RunOptions
 from .plugins import ENGINES
-from .run import MindSearch
 from .search.base import TIME_RANGES, is_scope_note
-from .sessions import OPEN, SessionStore, owner_of
 from .settings import Settings
 from .state import RunState, RunUsage
-from .telemetry import REQUEST_ID, metrics
-from .telemetry.redact import redact as redact  # re-exported: the API's redaction is telemetry's
-from .telemetry.redact import remember
 
 log = logging.getLogger("mindsearch.api")
 T = TypeVar("T")

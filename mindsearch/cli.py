@@ -21,8 +21,9 @@ from rich.markup import escape
 from rich.text import Text
 from rich.tree import Tree
 
+from . import _logs as logs
+from . import _telemetry as telemetry
 from . import events as ev
-from . import logs, telemetry
 from .options import OptionsError, RunOptions
 from .plugins import BACKENDS, ENGINES, PluginError, check_plugins, require_backend
 from .settings import Settings
@@ -267,8 +268,8 @@ def main(argv: list[str] | None = None) -> int:
 async def eval_command(args: argparse.Namespace, settings: Settings) -> int:
     from rich.progress import Progress
 
-    from . import evaluation as evl
-    from .run import MindSearch
+    from . import _evaluation as evl
+    from ._run import MindSearch
 
     console = Console(stderr=True)
     try:
@@ -473,7 +474,7 @@ async def ask_command(
     session: str | None = None,
     verbosity: int = 0,
 ) -> int:
-    from .run import MindSearch
+    from ._run import MindSearch
 
     kept = CliSession(settings, session) if session else None
     history = kept.history() if kept else []

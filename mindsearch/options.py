@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from ._errors import MindSearchError
 from .settings import Settings, TimeRangeSetting, check_engines, language_code
 
 Depth = Literal["quick", "normal", "deep"]
@@ -83,7 +84,7 @@ class RunOptions(BaseModel):
         return settings.with_changes(**changes) if changes else settings
 
 
-class OptionsError(ValueError):
+class OptionsError(MindSearchError, ValueError):
     """Per-run options that cannot be honoured; the message says which and why, in one line."""
 
 

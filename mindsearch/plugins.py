@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any, Generic, TypeVar
 
+from ._errors import MindSearchError, MissingExtra
 from .llm.base import ChatModel
 from .search.base import SearchEngine
 from .settings import Settings
@@ -43,7 +44,7 @@ NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,39}")
 T = TypeVar("T")
 
 
-class PluginError(RuntimeError):
+class PluginError(MindSearchError, RuntimeError):
     """A plugin that cannot be used: its module does not import, or its factory is not what it must be.
     The message names the plugin, the package it comes from and the cause, in one line."""
 
@@ -71,7 +72,7 @@ def require_backend(settings: Settings) -> None:
     """Raise ``ImportError`` with one line naming the pip install when the backend's extra is missing."""
     problem = missing_extra(settings)
     if problem:
-        raise ImportError(problem)
+        raise MissingExtra(problem)
 
 
 def _llamacpp(settings: Settings) -> ChatModel:

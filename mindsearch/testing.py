@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from .graph import PlanAction
+from ._graph import PlanAction
 from .llm.base import ChatModel, LLMError, ModelRequest
 from .search.base import SearchEngine, SearchError, SearchHit
 

@@ -24,7 +24,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ..text import STOPWORDS, detect_language, tokens
+from .._text import STOPWORDS, detect_language, tokens
 from .segment import STARTERS, sentences
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)

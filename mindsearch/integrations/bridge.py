@@ -19,8 +19,8 @@ import weakref
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
+from .._run import Answer, MindSearch
 from ..events import Error, Reference
-from ..run import Answer, MindSearch
 
 T = TypeVar("T")
 CANCEL_WAIT = 30.0  # seconds a timed-out call waits for its tasks to stop

@@ -20,17 +20,19 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from .._errors import MissingExtra
+
 try:
     from lagent.actions.base_action import AsyncActionMixin, BaseAction
     from lagent.actions.parser import BaseParser, JsonParser
     from lagent.schema import ActionReturn, ActionStatusCode
 except ImportError as exc:  # pragma: no cover - exercised by the error test with lagent hidden
-    raise ImportError(
+    raise MissingExtra(
         "mindsearch.integrations.lagent needs lagent 0.5: "
         "pip install 'mindsearch[lagent]' && pip install --no-deps lagent==0.5.0rc2"
     ) from exc
 
-from ..run import Answer, MindSearch
+from .._run import Answer, MindSearch
 from ..settings import Settings
 from .bridge import SyncEngine, answer_text
 

@@ -12,8 +12,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from .. import logs
-from ..run import MindSearch
+from .. import _logs as logs
+from .._errors import MissingExtra
+from .._run import MindSearch
 from ..settings import Settings
 from .bridge import answer_text
 
@@ -30,7 +31,7 @@ def build_server(settings: Settings, engine: MindSearch | None = None, *, verbos
 
             server_class = getattr(v1, "FastMCP")  # noqa: B009 (mcp 2.x's module has no such name)
         except ImportError as exc:
-            raise ImportError("`mindsearch mcp` needs the MCP SDK: pip install 'mindsearch[mcp]'") from exc
+            raise MissingExtra("`mindsearch mcp` needs the MCP SDK: pip install 'mindsearch[mcp]'") from exc
 
     search_engine = engine or MindSearch(settings)
 

@@ -19,7 +19,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from .. import telemetry
+from .. import _telemetry as telemetry
+from .._errors import MindSearchError
 
 Role = Literal["system", "user", "assistant"]
 
@@ -35,7 +36,7 @@ class Meter:
     """The tokens of one call as the backend learned them: ``None`` while not known.
 
     A backend that can count (a server's ``usage``, llama.cpp's tokenizer, LMDeploy's lengths) fills it
-    in as the call goes; ``mindsearch.telemetry`` reads it when the call ends and estimates what is
+    in as the call goes; ``mindsearch._telemetry`` reads it when the call ends and estimates what is
     missing, marked as an estimate.
     """
 
@@ -78,7 +79,7 @@ class ModelRequest:
         return None if self.schema is None else self.schema.model_json_schema()
 
 
-class LLMError(RuntimeError):
+class LLMError(MindSearchError, RuntimeError):
     """A model call failed for good (after retries); the message says why in one line."""
 
 

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit, urlunsplit
 
+from .._errors import MindSearchError
+
 log = logging.getLogger(__name__)
 
 # C0 controls, DEL, C1 controls, and the Unicode line and paragraph separators (a space is allowed:
@@ -59,7 +61,7 @@ class SearchHit:
         return url_problem(self.url) is None
 
 
-class SearchError(RuntimeError):
+class SearchError(MindSearchError, RuntimeError):
     """An engine could not answer (network, HTTP status, bad reply); the message says which and why."""
 
 
@@ -159,7 +161,7 @@ class SearchScope:
 def scope_for(question: str, *, time_range: str, search_language: str) -> SearchScope:
     """The scope of a search for ``question`` under the settings ``time_range`` (``any``: none) and
     ``search_language`` (``auto``: the question's language, as ``detect_language`` tells it)."""
-    from ..text import detect_language
+    from .._text import detect_language
 
     chosen = search_language != "auto"
     return SearchScope(

@@ -34,7 +34,8 @@ from typing import Any
 
 import tantivy
 
-from ..text import tokens
+from .._errors import MindSearchError
+from .._text import tokens
 from .base import SearchEngine, SearchError, SearchHit
 
 logger = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ class Document:
     source: str  # the file it came from; re-indexing that file replaces its documents
 
 
-class IndexError_(RuntimeError):
+class IndexError_(MindSearchError, RuntimeError):
     """The index cannot be opened or a file cannot be read; the message says which and why."""
 
 

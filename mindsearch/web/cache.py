@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .. import telemetry
+from .. import _telemetry as telemetry
 
 
 class Cache:

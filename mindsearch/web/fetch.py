@@ -22,7 +22,8 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 from yarl import URL
 
-from .. import telemetry
+from .. import _telemetry as telemetry
+from .._errors import MindSearchError
 from ..settings import Settings
 from .charset import decode as decode  # re-exported: decoding is part of fetching
 from .cpu import run_cpu
@@ -32,7 +33,7 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-class FetchError(RuntimeError):
+class FetchError(MindSearchError, RuntimeError):
     """A page could not be read; the message says why in a few words."""
 
 

@@ -268,7 +268,7 @@ async def test_metrics_need_the_bearer_token_when_the_server_has_a_key(
 
 
 def test_a_server_with_json_logs_sends_uvicorns_lines_through_them_too() -> None:
-    from mindsearch import logs
+    from mindsearch import _logs as logs
 
     try:
         logs.configure(0, fmt="json")

@@ -159,7 +159,7 @@ async def test_sessions_expire(tmp_path: Path, llm: FakeOpenAIServer) -> None:
 
 
 def test_the_store_binds_sessions_to_their_owner(tmp_path: Path) -> None:
-    from mindsearch.sessions import SessionStore, owner_of
+    from mindsearch._sessions import SessionStore, owner_of
 
     store = SessionStore(tmp_path / "s.sqlite3", max_turns=5, ttl=60)
     alice, bob = owner_of("alice-key"), owner_of("bob-key")
@@ -175,7 +175,7 @@ def test_the_store_binds_sessions_to_their_owner(tmp_path: Path) -> None:
 
 def test_the_old_unbound_history_is_dropped(tmp_path: Path) -> None:
     """The first schema kept turns under client-chosen ids; they must not survive the upgrade."""
-    from mindsearch.sessions import SessionStore
+    from mindsearch._sessions import SessionStore
 
     path = tmp_path / "sessions.sqlite3"
     conn = sqlite3.connect(path)

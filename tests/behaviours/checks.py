@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterable
 
 from mindsearch import events as ev
-from mindsearch.planner import FELL_BACK
+from mindsearch._planner import FELL_BACK
 from mindsearch.testing import Chunk, Piece
 
 from .cases import DOCS, Case

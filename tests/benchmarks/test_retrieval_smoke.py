@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from benchmarks import quality, retrieval
-from mindsearch.evaluation import load_dataset, summarize, summary_cells
+from mindsearch._evaluation import load_dataset, summarize, summary_cells
 
 PARAGRAPHS = [
     (

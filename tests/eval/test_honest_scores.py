@@ -6,15 +6,15 @@ import json
 from pathlib import Path
 
 from mindsearch import events as ev
-from mindsearch.evaluation import (
+from mindsearch._evaluation import (
     contains,
     scored_answer,
     summarize,
     summary_markdown,
     withheld,
 )
+from mindsearch._writer import not_found
 from mindsearch.state import RunState
-from mindsearch.writer import not_found
 
 REF = ev.Reference(n=1, title="Jaws", url="doc://jaws")
 

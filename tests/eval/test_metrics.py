@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mindsearch.evaluation import (
+from mindsearch._evaluation import (
     best_over,
     exact_match,
     f1_score,

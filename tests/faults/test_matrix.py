@@ -16,8 +16,8 @@ from aiohttp import web
 
 from mindsearch import MindSearch, Settings
 from mindsearch import events as ev
+from mindsearch._planner import FELL_BACK
 from mindsearch.llm.openai import OpenAIModel
-from mindsearch.planner import FELL_BACK
 from mindsearch.search.base import SearchHit
 from mindsearch.search.searxng import SearxngEngine
 from mindsearch.testing import (

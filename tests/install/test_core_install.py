@@ -118,7 +118,7 @@ def test_the_core_installs_no_extra(core_venv: Path) -> None:
         f"print(json.dumps([m for m in {list(EXTRAS_MODULES)!r} if importlib.util.find_spec(m)]))"
     )
     assert json.loads(venv_python(core_venv, code)) == []
-    assert venv_python(core_venv, "import mindsearch, mindsearch.cli, mindsearch.run; print('ok')") == "ok\n"
+    assert venv_python(core_venv, "import mindsearch, mindsearch.cli, mindsearch._run; print('ok')") == "ok\n"
 
 
 async def test_the_core_answers_with_an_openai_compatible_server(core_venv: Path, tmp_path: Path) -> None:

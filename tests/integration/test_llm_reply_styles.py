@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from mindsearch import MindSearch, Settings
-from mindsearch.graph import PlanAction
+from mindsearch._graph import PlanAction
 from mindsearch.llm.base import LLMError, Message, extract_json
 from mindsearch.llm.openai import OpenAIModel
 from mindsearch.testing import (

@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 import pytest
 
 from mindsearch import Settings
-from mindsearch.graph import PlanAction
+from mindsearch._graph import PlanAction
 from mindsearch.llm.base import LLMError, Message
 from mindsearch.llm.lmdeploy import LMDeployModel
 

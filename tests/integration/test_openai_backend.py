@@ -10,7 +10,7 @@ import pytest
 
 from mindsearch import MindSearch, Settings
 from mindsearch import events as ev
-from mindsearch.graph import PlanAction
+from mindsearch._graph import PlanAction
 from mindsearch.llm.base import ContextLengthError, LLMError, Message
 from mindsearch.llm.openai import OpenAIModel
 from mindsearch.testing import (

@@ -6,10 +6,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mindsearch._graph import Node, NodeState
+from mindsearch._searcher import NodeResult
+from mindsearch._writer import pool
 from mindsearch.citations import MARKER, CitationStream, Registry, Source, renumber, strip_markers
-from mindsearch.graph import Node, NodeState
-from mindsearch.searcher import NodeResult
-from mindsearch.writer import pool
 
 JAWS = Source(
     "jaws", "Jaws", "https://example.org/jaws", ["Jaws is a 1975 film directed by Steven Spielberg."]

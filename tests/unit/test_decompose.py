@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mindsearch.decompose import rule_plan
-from mindsearch.graph import QuestionGraph
+from mindsearch._decompose import rule_plan
+from mindsearch._graph import QuestionGraph
 
 
 def shape(question: str, language: str = "en") -> list[tuple[str, str, list[str]]]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mindsearch.followup import follow_up_queries, names, residual
+from mindsearch._followup import follow_up_queries, names, residual
 
 QUESTION = (
     "Who was the first president of the association which published Journal of Psychotherapy Integration?"

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from mindsearch.graph import NodeState, PlanAction, PlanError, QuestionGraph, SubQuestion
+from mindsearch._graph import NodeState, PlanAction, PlanError, QuestionGraph, SubQuestion
 
 
 def sub(id_: str, deps: list[str] | None = None) -> SubQuestion:

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import json
 
-from mindsearch.graph import QuestionGraph, SubQuestion
+from mindsearch._graph import QuestionGraph, SubQuestion
+from mindsearch._planner import Planner
 from mindsearch.llm.base import LLMError
-from mindsearch.planner import Planner
 from mindsearch.testing import ScriptedModel, plan_json
 
 QUESTION = "Where was the director of Jaws born?"

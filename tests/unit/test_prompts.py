@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mindsearch.prompts import PROMPTS_DIR, echoes_examples, example_names
+from mindsearch._prompts import PROMPTS_DIR, echoes_examples, example_names
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = sorted((PROMPTS_DIR / "base").glob("*.md"))

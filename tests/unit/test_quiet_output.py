@@ -10,9 +10,9 @@ import pytest
 
 from mindsearch import MindSearch, Settings
 from mindsearch import events as ev
-from mindsearch.graph import QuestionGraph
+from mindsearch._graph import QuestionGraph
+from mindsearch._planner import FELL_BACK, REPAIRED, Planner
 from mindsearch.llm.base import LLMError, ModelRequest
-from mindsearch.planner import FELL_BACK, REPAIRED, Planner
 from mindsearch.search import failures
 from mindsearch.state import RunState
 from mindsearch.testing import MemoryEngine, ScriptedModel, doc_hit, kind_of, plan_json
@@ -219,7 +219,7 @@ def test_the_raw_failure_is_one_line_for_the_log() -> None:
 def restore_logging() -> Any:
     root = logging.getLogger()
     saved = (root.level, list(root.handlers))
-    from mindsearch import logs
+    from mindsearch import _logs as logs
 
     names = ["mindsearch", *logs.CHATTY]
     levels = {name: logging.getLogger(name).level for name in names}
@@ -237,7 +237,7 @@ def restore_logging() -> Any:
 def test_logging_is_quiet_by_default(
     restore_logging: Any, verbosity: int, ddgs_info: bool, own_info: bool, ddgs_warning: bool
 ) -> None:
-    from mindsearch import logs
+    from mindsearch import _logs as logs
 
     logs.configure(verbosity)
     assert logging.getLogger("ddgs.ddgs").isEnabledFor(logging.INFO) is ddgs_info

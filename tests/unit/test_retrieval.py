@@ -12,11 +12,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from mindsearch import MindSearch, Settings, dense
+from mindsearch import MindSearch, Settings
+from mindsearch import _dense as dense
 from mindsearch import events as ev
-from mindsearch.graph import SubQuestion
+from mindsearch._graph import SubQuestion
+from mindsearch._planner import BY_RULE, FELL_BACK
 from mindsearch.llm.base import ModelRequest
-from mindsearch.planner import BY_RULE, FELL_BACK
 from mindsearch.search.base import SearchHit
 from mindsearch.testing import MemoryEngine, ScriptedModel, doc_hit, kind_of
 

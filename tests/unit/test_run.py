@@ -286,7 +286,7 @@ async def test_ask_returns_answer_and_references(settings: Settings) -> None:
 
 
 def test_history_is_trimmed_to_the_most_recent_turns_that_fit() -> None:
-    from mindsearch.run import trim_history
+    from mindsearch._run import trim_history
 
     turns = [(f"question {i}", "answer " * 20) for i in range(10)]
     kept = trim_history(turns, max_turns=3, max_chars=10_000)
@@ -346,7 +346,7 @@ async def test_a_writer_failure_mid_stream_keeps_the_held_sentence_and_is_not_ok
 
 
 async def test_an_invalid_fixed_plan_is_refused_with_one_done_and_no_model_call(settings: Settings) -> None:
-    from mindsearch.graph import SubQuestion
+    from mindsearch._graph import SubQuestion
 
     model = ScriptedModel(script())
     engine = make(settings, model)

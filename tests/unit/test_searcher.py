@@ -6,9 +6,9 @@ import re
 from typing import Any
 
 from mindsearch import MindSearch, Settings
-from mindsearch.graph import SubQuestion
+from mindsearch._graph import SubQuestion
+from mindsearch._short_answer import ShortAnswerLine, guess
 from mindsearch.llm.base import ContextLengthError, ModelRequest, ReplyTruncated
-from mindsearch.short_answer import ShortAnswerLine, guess
 from mindsearch.testing import MemoryEngine, ScriptedModel, doc_hit, kind_of
 
 DOCS = [

@@ -15,13 +15,15 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from mindsearch import MindSearch, Settings, logs, telemetry
+from mindsearch import MindSearch, Settings
+from mindsearch import _logs as logs
+from mindsearch import _telemetry as telemetry
 from mindsearch import events as ev
+from mindsearch._telemetry import metrics, tracing
+from mindsearch._telemetry.redact import remember
 from mindsearch.llm.base import LLMError, Message, ModelRequest
 from mindsearch.search.base import SearchHit
 from mindsearch.state import RunState
-from mindsearch.telemetry import metrics, tracing
-from mindsearch.telemetry.redact import remember
 from mindsearch.testing import MemoryEngine, ScriptedModel, StaticSite, kind_of, plan_json
 
 QUESTION = "Who directed Jaws, and where was he born?"

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from mindsearch import telemetry
+from mindsearch import _telemetry as telemetry
 from mindsearch.llm.base import Message, Meter, ModelRequest
 from mindsearch.llm.openai import OpenAIModel, usage_option
 from mindsearch.testing import Chunk, FakeOpenAIServer, HttpError

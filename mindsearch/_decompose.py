@@ -20,8 +20,8 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from .graph import SubQuestion
-from .text import STOPWORDS, tokens
+from ._graph import SubQuestion
+from ._text import STOPWORDS, tokens
 
 MAX_HOPS = 3  # bridge sub-questions found before the last one, at most
 

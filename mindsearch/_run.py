@@ -17,25 +17,25 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
+from . import _telemetry as telemetry
 from . import events as ev
-from . import telemetry
+from ._decompose import rule_plan
+from ._graph import Node, NodeState, PlanAction, PlanError, QuestionGraph, SubQuestion
+from ._planner import BY_RULE, FELL_BACK, Planner, PlanOutcome, only_echoes
+from ._prompts import echoes_examples, render
+from ._searcher import NodeFailed, NodeResult, RunContext, Searcher
+from ._text import detect_language
+from ._writer import Writer, history_text, not_found, pool
 from .citations import Dropped, reference_list, sentences, strip_markers
 from .citations.support import is_non_answer
-from .decompose import rule_plan
-from .graph import Node, NodeState, PlanAction, PlanError, QuestionGraph, SubQuestion
 from .llm.base import TRUNCATED, ChatModel, LLMError, ReplyTruncated
 from .options import OptionsError, RunOptions, describe, run_options
-from .planner import BY_RULE, FELL_BACK, Planner, PlanOutcome, only_echoes
 from .plugins import ENGINES, make_model
-from .prompts import echoes_examples, render
 from .search.base import SearchEngine
-from .searcher import NodeFailed, NodeResult, RunContext, Searcher
 from .settings import Settings
-from .text import detect_language
 from .web.cache import Cache
 from .web.extract import Extractor, TrafilaturaExtractor
 from .web.fetch import Fetcher, HttpFetcher
-from .writer import Writer, history_text, not_found, pool
 
 History = Sequence[tuple[str, str]] | Sequence[dict[str, str]]
 _END = object()
@@ -528,7 +528,7 @@ class _Run:
         return action.finish
 
     def _rule_plan(self) -> list[SubQuestion] | None:
-        """The question split by rule (``mindsearch.decompose``), when the setting allows it for this
+        """The question split by rule (``mindsearch._decompose``), when the setting allows it for this
         model and a rule fits; else None."""
         assert self.ctx is not None
         mode = self.settings.rule_planner

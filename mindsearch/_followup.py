@@ -13,8 +13,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
-from .short_answer import _ZH_AFTER, _ZH_BEFORE
-from .text import STOPWORDS, detect_language, similarity, split_sentences, tokens
+from ._short_answer import _ZH_AFTER, _ZH_BEFORE
+from ._text import STOPWORDS, detect_language, similarity, split_sentences, tokens
 
 MAX_QUERY_CHARS = 300
 _CAPITAL = r"[A-Z][\w'’\-.]*"

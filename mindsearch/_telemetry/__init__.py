@@ -9,8 +9,8 @@ output), a node's task begins (``enter_node``), a step sets what its model calls
 
 Each ended run, node, model call, engine query and page fetch becomes:
 
-- one log record on the ``mindsearch.telemetry`` logger at INFO, with its fields in ``record.telemetry``
-  (``mindsearch.logs`` writes it as one JSON line: ``MINDSEARCH_LOG_FORMAT=json``, the default of
+- one log record on the ``mindsearch._telemetry`` logger at INFO, with its fields in ``record.telemetry``
+  (``mindsearch._logs`` writes it as one JSON line: ``MINDSEARCH_LOG_FORMAT=json``, the default of
   ``mindsearch serve``); every record carries the run id, and the text in it is redacted;
 - samples of the ``mindsearch_*`` Prometheus metrics (``telemetry.metrics``, served at ``/metrics``);
 - a span (``telemetry.tracing``): run -> node -> model call / fetch / engine query;
@@ -634,7 +634,7 @@ def cache_lookup(kind: str, hit: bool) -> None:
 def setup(settings: Any, *, server: bool = False) -> None:
     """Configure logs (``MINDSEARCH_LOG_FORMAT``, ``MINDSEARCH_LOG_LEVEL``; JSON for a server), the
     secrets logs and spans never show, and span export from the OTEL_* environment variables."""
-    from .. import logs
+    from .. import _logs as logs
     from .redact import remember
 
     remember(secrets_of(settings))

@@ -2,7 +2,7 @@
 
 What a run has to say reaches the user as events (rendered by the CLI, sent by the API); logs are for
 the details behind them (an engine's raw exception, llama.cpp's own messages) and, for operators, one
-structured record per run, node, model call, engine query and page fetch (``mindsearch.telemetry``).
+structured record per run, node, model call, engine query and page fetch (``mindsearch._telemetry``).
 
 Text (the commands' default): only mindsearch's warnings are shown, and libraries that talk a lot (ddgs,
 primp, httpx, trafilatura, mcp, llama.cpp) only their errors. ``-v`` shows mindsearch's INFO lines and
@@ -23,7 +23,7 @@ import sys
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-from .telemetry.redact import drop_known, redact
+from ._telemetry.redact import drop_known, redact
 
 # libraries whose INFO lines are chatter for a user: quiet unless -vv
 CHATTY = (

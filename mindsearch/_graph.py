@@ -13,8 +13,10 @@ from enum import Enum
 import networkx as nx
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ._errors import MindSearchError
 
-class PlanError(ValueError):
+
+class PlanError(MindSearchError, ValueError):
     """A planner action that breaks a rule of the graph; the message is shown to the model for repair."""
 
 

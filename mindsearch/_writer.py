@@ -11,13 +11,13 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from ._graph import Node, NodeState
+from ._prompts import render
+from ._searcher import NodeResult
+from ._text import quoted, similarity
 from .citations import CitationStream, Dropped, Registry, Source, renumber
-from .graph import Node, NodeState
 from .llm.base import ChatModel
-from .prompts import render
-from .searcher import NodeResult
 from .settings import Settings
-from .text import quoted, similarity
 
 
 @dataclass

@@ -14,19 +14,21 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
-from . import dense, telemetry
+from . import _dense as dense
+from . import _telemetry as telemetry
 from . import events as ev
+from ._errors import MindSearchError
+from ._followup import follow_up_queries
+from ._graph import Node
+from ._prompts import echoes_examples, render
+from ._short_answer import ShortAnswerLine, guess
+from ._text import BM25, chunk, quoted, similarity, tokens
 from .citations import CitationStream, Registry, Source, sentences, strip_markers
 from .citations.support import is_non_answer
-from .followup import follow_up_queries
-from .graph import Node
 from .llm.base import ChatModel, ContextLengthError, LLMError, ReplyTruncated, extract_json
-from .prompts import echoes_examples, render
 from .search.base import SearchEngine, SearchError, SearchHit, SearchScope, scope_for, scope_note
 from .search.breaker import CircuitBreaker, breaker_for
 from .settings import Settings
-from .short_answer import ShortAnswerLine, guess
-from .text import BM25, chunk, quoted, similarity, tokens
 from .web.cache import Cache
 from .web.coalesce import Coalescer
 from .web.cpu import run_cpu
@@ -528,7 +530,7 @@ def _keep(sources: list[Source], count: int) -> list[Source]:
     return list(kept.values())
 
 
-class NodeFailed(RuntimeError):
+class NodeFailed(MindSearchError, RuntimeError):
     """The node could not produce an answer; the message says why."""
 
 

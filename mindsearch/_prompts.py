@@ -12,13 +12,14 @@ from pathlib import Path
 from string import Template
 from typing import Literal
 
+from ._errors import MindSearchError
 from .llm.base import Message
 
 PROMPTS_DIR = Path(__file__).resolve().parent / "prompts"
 _SECTION = re.compile(r"^## (system|user)\s*$", re.MULTILINE)
 
 
-class PromptError(LookupError):
+class PromptError(MindSearchError, LookupError):
     pass
 
 

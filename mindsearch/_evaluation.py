@@ -31,12 +31,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ._graph import SubQuestion
+from ._short_answer import guess
+from ._writer import not_found
 from .citations import strip_markers
-from .graph import SubQuestion
 from .search.local import Document, LocalEngine, LocalIndex, iter_files, read_documents
-from .short_answer import guess
 from .state import RunState
-from .writer import not_found
 
 
 # --- HotpotQA's official answer metrics ------------------------------------------------------------------

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import re
 
+from ._text import STOPWORDS, detect_language
 from .citations import sentences, strip_markers
 from .citations.support import is_non_answer
-from .text import STOPWORDS, detect_language
 
 # The line's label, as models write it: plain, bold, in Chinese, with either colon.
 _LABEL = re.compile(

@@ -13,11 +13,11 @@ from typing import Literal
 
 from pydantic import ValidationError
 
+from ._graph import PlanAction, PlanError, QuestionGraph, SubQuestion
+from ._prompts import render
+from ._text import quoted, similarity, tokens
 from .citations import strip_markers
-from .graph import PlanAction, PlanError, QuestionGraph, SubQuestion
 from .llm.base import ChatModel, LLMError, Message, extract_json
-from .prompts import render
-from .text import quoted, similarity, tokens
 
 ECHO_SIMILARITY = 0.6
 DUPLICATE_SIMILARITY = 0.85
