@@ -26,8 +26,8 @@ from .search.base import SearchEngine, SearchError, SearchHit, SearchScope, scop
 from .search.breaker import CircuitBreaker, breaker_for
 from .settings import Settings
 from .short_answer import ShortAnswerLine, guess
+from .store import PageCache
 from .text import BM25, chunk, quoted, similarity, tokens
-from .web.cache import Cache
 from .web.coalesce import Coalescer
 from .web.cpu import run_cpu
 from .web.extract import Extractor
@@ -51,7 +51,7 @@ class RunContext:
     engines: list[SearchEngine]
     fetcher: Fetcher
     extractor: Extractor
-    cache: Cache
+    cache: PageCache
     style: Literal["chat", "base"]
     language: Literal["en", "zh"]
     emit: Emit
@@ -184,7 +184,7 @@ class Searcher:
         limit = self.settings.results_per_query
         scope = self._scope(node, engine)
         cache_key = f"{engine.name}\x00{query}\x00{limit}{scope.key(engine)}"
-        cached = self.ctx.cache.get("search", cache_key) if engine.is_web else None
+        cached = await self.ctx.cache.lookup("search", cache_key) if engine.is_web else None
         if cached is not None:
             hits = [SearchHit(**row) for row in cached]
         else:
@@ -261,8 +261,8 @@ class Searcher:
         )
         return _Document(hit, page.title, page.text)
 
-    def _unreadable(self, hit: SearchHit, error: str) -> _Page:
-        self.ctx.cache.put("page", hit.key, {"error": error}, ttl=self.settings.failure_ttl)
+    async def _unreadable(self, hit: SearchHit, error: str) -> _Page:
+        await self.ctx.cache.store("page", hit.key, {"error": error}, ttl=self.settings.failure_ttl)
         return _Page(hit.title, "", error=error)
 
     # -- passages ----------------------------------------------------------------------------------
@@ -385,7 +385,7 @@ class Searcher:
             return _Searched(error=message if len(message) <= 300 else message[:297] + "...")
         breaker.succeeded()
         if engine.is_web:
-            self.ctx.cache.put("search", cache_key, [hit.__dict__ for hit in hits])
+            await self.ctx.cache.store("search", cache_key, [hit.__dict__ for hit in hits])
         return _Searched(hits)
 
     def _engine_failed(self, node: Node, engine: SearchEngine, message: str) -> None:
@@ -399,7 +399,7 @@ class Searcher:
 
     async def _load_page(self, hit: SearchHit) -> _Page:
         """Cache, else fetch and extract (in a worker thread); what every node wanting the page shares."""
-        cached = self.ctx.cache.get("page", hit.key)
+        cached = await self.ctx.cache.lookup("page", hit.key)
         if cached is not None and "error" in cached:
             return _Page(hit.title, "", error=cached["error"], cached=True)
         if cached is not None:
@@ -407,18 +407,18 @@ class Searcher:
         try:
             page = await self.ctx.fetcher.fetch(hit.url)
         except (FetchError, BlockedURL) as exc:
-            return self._unreadable(hit, str(exc))
+            return await self._unreadable(hit, str(exc))
         try:
             extracted = await run_cpu(
                 self.settings.cpu_threads, self.ctx.extractor.extract, page.text, page.final_url
             )
         except Exception as exc:  # a parser bug on one page must not fail the node
-            return self._unreadable(hit, f"could not extract the text: {type(exc).__name__}: {exc}")
+            return await self._unreadable(hit, f"could not extract the text: {type(exc).__name__}: {exc}")
         title = extracted.title or hit.title
         text = extracted.text[: self.settings.max_page_chars]
         if not text.strip():
-            return self._unreadable(hit, "no main text")
-        self.ctx.cache.put("page", hit.key, {"title": title, "text": text})
+            return await self._unreadable(hit, "no main text")
+        await self.ctx.cache.store("page", hit.key, {"title": title, "text": text})
         return _Page(title, text)
 
     # -- answer ------------------------------------------------------------------------------------

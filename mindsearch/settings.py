@@ -326,6 +326,50 @@ class Settings(BaseSettings):
         description="Largest request line and headers the server reads; larger get 431 (or 400).",
     )
 
+    busy_retry_after: int = Field(
+        5, ge=1, le=3600, description="Seconds a refused (503) client is told to wait (Retry-After)."
+    )
+
+    # --- scale out (several replicas and workers on Redis) ------------------------------------------
+    redis_url: str | None = Field(
+        None,
+        description="Redis (redis://host:6379/0): sessions, the cache, API keys, runs and their events and "
+        "the fleet-wide run cap live there, and `mindsearch worker` runs the questions; unset: SQLite in "
+        "the data folder and runs inside the server process (one machine).",
+    )
+    redis_prefix: str = Field(
+        "mindsearch", min_length=1, max_length=64, description="Prefix of every Redis key mindsearch writes."
+    )
+    redis_timeout: float = Field(
+        2.0, gt=0, le=60, description="Seconds to connect to Redis and for one Redis command."
+    )
+    run_lease: float = Field(
+        15.0,
+        ge=1,
+        le=3600,
+        description="Seconds a worker's hold on a run lasts without its heartbeat (sent every third of "
+        "it): a run whose worker died ends with an error and done(ok=false) then, and frees its slot.",
+    )
+    run_ttl: float = Field(
+        86400.0, gt=0, description="Seconds a run's record and events are kept in Redis after it starts."
+    )
+    worker_jobs: int = Field(4, ge=1, le=1000, description="Runs one `mindsearch worker` runs at once.")
+    queue_timeout: float = Field(
+        120.0,
+        ge=1,
+        description="Seconds a run may wait in the queue for a worker; then it ends with an error (are "
+        "workers running?) and frees its slot.",
+    )
+    worker_drain: int = Field(
+        30,
+        ge=0,
+        le=3600,
+        description="Seconds a worker told to stop (SIGTERM) lets its runs finish before it cancels them.",
+    )
+    cancel_poll: float = Field(
+        0.25, gt=0, le=1, description="Seconds between a worker's checks for a cancelled (DELETE) run."
+    )
+
     # --- logs ---------------------------------------------------------------------------------------
     log_format: Literal["auto", "text", "json"] = Field(
         "auto",
