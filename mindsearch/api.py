@@ -809,6 +809,14 @@ def create_app(settings: Settings | None = None, *, engine: MindSearch | None = 
         owner = await server.owner(request)
         requested = str(body.session_id) if body.session_id is not None else None
         session, stored = await server.find_session(requested, owner, foreign="new")
+        if server.fleet is not None:  # a queued run (scale.fleet); its events carry ids
+            session = session or await server.sessions.issue(owner)
+            request_id = uuid.uuid4().hex[:16]
+            run = await server.fleet.submit(
+                question, history or stored, RunOptions(), session, owner, request_id
+            )
+            ids = {"X-Session-Id": session, "X-Request-Id": request_id, "X-Run-Id": run}
+            return server.fleet.stream(run, ids)  # type: ignore[no-any-return]
         release, session, headers, request_id = await server.start(session, owner)
         events = server.events(question, history or stored, RunOptions(), session, request_id)
         return EventStreamResponse((sse(event) async for event in events), release, headers)
@@ -832,9 +840,15 @@ def create_app(settings: Settings | None = None, *, engine: MindSearch | None = 
         """OpenAI-compatible: the last user message is the question, earlier turns its history."""
         question, history = split_chat(body.messages)
         question = server.check_question(question)
-        release = server.reserve()
         request_id = uuid.uuid4().hex[:16]
-        events = server.events(question, history, RunOptions(), None, request_id)
+        if server.fleet is not None:  # a queued run (scale.fleet), read back from its event stream
+            owner = await server.owner(request)
+            run = await server.fleet.submit(question, history, RunOptions(), "", owner, request_id)
+            release: Callable[[], None] = lambda: None  # noqa: E731 - the worker holds the fleet's slot
+            events = server.fleet.events(run)
+        else:
+            release = server.reserve()
+            events = server.events(question, history, RunOptions(), None, request_id)
         completion_id = f"chatcmpl-{uuid.uuid4().hex}"
         headers = {"X-Request-Id": request_id}
         if body.stream:

@@ -145,15 +145,22 @@ def worker_settings(settings: Settings, **overrides: Any) -> dict[str, Any]:
 
     assert settings.redis_url, "mindsearch worker needs MINDSEARCH_REDIS_URL"
 
+    shared: dict[str, Any] = {}  # kept across arq workers when one is restarted after Redis was away
+
     async def startup(ctx: dict[str, Any]) -> None:
-        store = open_store(settings)
-        ctx["settings"] = settings
-        ctx["store"] = store
-        ctx["runs"] = RunLog(store.redis, settings)
-        ctx["engine"] = MindSearch(settings)
-        ctx["reaper"] = asyncio.create_task(reap_forever(ctx["runs"], min(1.0, settings.run_lease / 3)))
+        if not shared:
+            store = open_store(settings)
+            shared["settings"] = settings
+            shared["store"] = store
+            shared["runs"] = RunLog(store.redis, settings)
+            shared["engine"] = MindSearch(settings)
+            shared["reaper"] = asyncio.create_task(
+                reap_forever(shared["runs"], min(1.0, settings.run_lease / 3))
+            )
+        ctx.update(shared)
 
     async def shutdown(ctx: dict[str, Any]) -> None:
+        shared.clear()
         ctx["reaper"].cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await ctx["reaper"]
@@ -179,7 +186,18 @@ def worker_settings(settings: Settings, **overrides: Any) -> dict[str, Any]:
 
 
 def run_worker(settings: Settings) -> None:
-    """Run a worker until SIGTERM or SIGINT (what ``mindsearch worker`` does)."""
+    """Run a worker until SIGTERM or SIGINT (what ``mindsearch worker`` does). arq's worker stops when Redis
+    cannot be reached; this one waits for Redis to come back and starts again, so a Redis restart does not
+    need every worker restarted by hand."""
     from arq.worker import Worker
 
-    Worker(**worker_settings(settings)).run()
+    from ..store.redis import REDIS_DOWN
+
+    options = worker_settings(settings)
+    while True:
+        try:
+            Worker(**options).run()
+            return  # stopped by a signal
+        except REDIS_DOWN as exc:
+            log.warning("Redis cannot be reached (%s); trying again in 1 s", type(exc).__name__)
+            time.sleep(1)

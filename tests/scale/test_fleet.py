@@ -198,6 +198,22 @@ async def test_key_x_cannot_read_continue_or_cancel_key_ys_session_or_run(fleet:
             assert r.status == 200 and (await r.json())["state"] == "done", "alice still sees her run"
 
 
+async def test_solve_and_the_openai_route_run_as_queued_jobs_too(fleet: Fleet) -> None:
+    async with aiohttp.ClientSession() as client:
+        async with client.post(
+            f"{fleet.url('a')}/solve", json={"inputs": QUESTION}, headers=auth(fleet, "alice")
+        ) as r:
+            assert r.status == 200 and r.headers["X-Run-Id"]
+            events = await read_events(r)
+        assert events[-1][1] == "done" and events[-1][2]["ok"]
+        body = {"model": "mindsearch", "messages": [{"role": "user", "content": QUESTION}]}
+        async with client.post(
+            f"{fleet.url('b')}/v1/chat/completions", json=body, headers=auth(fleet, "bob")
+        ) as r:
+            completion = await r.json()
+    assert completion["choices"][0]["message"]["content"].startswith("Jaws was directed by Steven Spielberg")
+
+
 @pytest.mark.timeout(120)
 async def test_redis_down_is_a_clear_503_and_service_resumes_with_sessions_kept(fleet: Fleet) -> None:
     async with aiohttp.ClientSession() as client:

@@ -127,7 +127,9 @@ async def test_user_keys_on_a_single_machine_server_isolate_sessions(tmp_path: P
         server = api.server.config.app.state.server  # type: ignore[union-attr]
         session = await server.sessions.issue(server_owner(alice))
         body = {"question": "q", "session_id": session, "stream": False}
-        async with http.post(f"{api.url}/v1/search", json=body, headers={"Authorization": f"Bearer {bob}"}) as r:
+        async with http.post(
+            f"{api.url}/v1/search", json=body, headers={"Authorization": f"Bearer {bob}"}
+        ) as r:
             assert r.status == 404, "bob cannot continue alice's session"
 
 
