@@ -93,7 +93,9 @@ class Settings(BaseSettings):
     )
     base_url: str = Field(
         "http://127.0.0.1:23333/v1",
-        description="OpenAI-compatible server URL (lmdeploy serve api_server, vLLM, Ollama, llama.cpp).",
+        description="OpenAI-compatible server URL (lmdeploy serve api_server, vLLM, Ollama, llama.cpp); "
+        "several, comma-separated, serve one model: each call goes to the least busy, and on to the next "
+        "when one cannot be reached.",
     )
     llm_api_key: str | None = Field(
         None, description="Key for the OpenAI-compatible server, if it needs one."
@@ -115,6 +117,12 @@ class Settings(BaseSettings):
     max_tokens: int = Field(512, ge=16, le=32768, description="Max tokens of one model reply.")
     llm_timeout: float = Field(120.0, gt=0, description="Seconds for one model call.")
     llm_retries: int = Field(3, ge=0, le=10, description="Retries on 429/5xx/connection reset.")
+    llm_cooldown: float = Field(
+        30.0,
+        ge=0,
+        description="Seconds a model server (of several in MINDSEARCH_BASE_URL) that could not be reached "
+        "is skipped.",
+    )
     n_ctx: int = Field(8192, ge=512, description="Context window for the embedded model.")
     n_threads: int | None = Field(None, description="CPU threads for the embedded model.")
 
