@@ -361,6 +361,13 @@ class Settings(BaseSettings):
     run_ttl: float = Field(
         86400.0, gt=0, description="Seconds a run's record and events are kept in Redis after it starts."
     )
+    key_runs_per_minute: int = Field(
+        0,
+        ge=0,
+        le=100000,
+        description="Runs one API key (or, on an open server, all callers together) may start per minute "
+        "across the fleet (with MINDSEARCH_REDIS_URL); more get 429 with Retry-After; 0: no limit.",
+    )
     worker_jobs: int = Field(4, ge=1, le=1000, description="Runs one `mindsearch worker` runs at once.")
     queue_timeout: float = Field(
         120.0,

@@ -96,8 +96,17 @@ class Fleet:
         owner: str,
         request_id: str,
     ) -> str:
-        """Queue a run and return its id; 503 with Retry-After when the fleet is at its cap."""
+        """Queue a run and return its id; 429 with Retry-After when the caller's key has started its
+        runs for this minute, 503 with Retry-After when the fleet is at its cap."""
         run_id = uuid.uuid4().hex
+        wait = await self.runs.rate(owner)
+        if wait:
+            raise HTTPException(
+                429,
+                f"this key has started {self.settings.key_runs_per_minute} runs this minute, its limit "
+                "(MINDSEARCH_KEY_RUNS_PER_MINUTE); try again in a minute",
+                headers={"Retry-After": str(wait)},
+            )
         try:
             await self.runs.create(
                 run_id,

@@ -13,6 +13,7 @@ event and ``done(ok=false)``) by whichever replica or worker reaps first.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 import time
@@ -155,6 +156,20 @@ class RunLog:
             pipe.expire(self.record_key(run_id), self.ttl)
             pipe.zadd(self.leases, {run_id: (await self.client.time())[0] * 1000 + wait_ms})
             await pipe.execute()
+
+    async def rate(self, owner: str) -> int:
+        """Count one run for ``owner`` in this minute (Redis' clock); 0 when allowed, else the seconds
+        until the next minute (``key_runs_per_minute``, 0: no limit)."""
+        limit = self.settings.key_runs_per_minute
+        if not limit:
+            return 0
+        now = int((await self.client.time())[0])
+        key = f"{self.prefix}:rate:{hashlib.sha256(owner.encode()).hexdigest()}:{now // 60}"
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.incr(key)
+            pipe.expire(key, 120)
+            count, _ = await pipe.execute()
+        return 0 if int(count) <= limit else 60 - now % 60
 
     async def release(self, run_id: str) -> None:
         """Give the run's slot back and drop its lease (it has ended)."""

@@ -97,6 +97,17 @@ async def test_the_fleet_cap_holds_and_a_crashed_holder_leaks_no_slot(redis_url:
     assert [e.type for e in events] == ["error", "done"] and "no worker" in events[0].message  # type: ignore[union-attr]
 
 
+async def test_per_key_rate_limits_hold_across_clients(redis_url: str, client: Any) -> None:
+    settings = Settings(redis_url=redis_url, redis_prefix="t", key_runs_per_minute=2)
+    replica_a, replica_b = RunLog(client, settings), RunLog(connect(settings), settings)
+    assert await replica_a.rate("token:x") == 0 and await replica_b.rate("token:x") == 0
+    wait = await replica_a.rate("token:x")
+    assert 0 < wait <= 60, "the third run of the minute waits for the next minute"
+    assert await replica_b.rate("token:y") == 0, "another key has its own count"
+    assert await RunLog(client, Settings(redis_url=redis_url)).rate("token:x") == 0, "0: no limit"
+    await replica_b.client.aclose()
+
+
 async def test_the_run_log_is_gapless_resumable_and_closed_once_ended(redis_url: str, client: Any) -> None:
     settings = Settings(redis_url=redis_url, redis_prefix="t")
     runs = RunLog(client, settings)
