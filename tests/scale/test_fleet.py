@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import signal
 import time
 from typing import Any
 
@@ -196,6 +197,32 @@ async def test_key_x_cannot_read_continue_or_cancel_key_ys_session_or_run(fleet:
                 assert r.status == 401
         async with client.get(f"{fleet.url('b')}/v1/runs/{run}", headers=auth(fleet, "alice")) as r:
             assert r.status == 200 and (await r.json())["state"] == "done", "alice still sees her run"
+
+
+async def test_sigterm_drains_a_worker_its_run_finishes(fleet: Fleet) -> None:
+    store = aioredis.from_url(fleet.redis.url, decode_responses=True)
+    async with aiohttp.ClientSession() as client:
+        body = {"question": "Who directed Jaws? (slow, drained)", "stream": True}
+        async with client.post(f"{fleet.url('a')}/v1/search", json=body, headers=auth(fleet, "alice")) as r:
+            run = r.headers["X-Run-Id"]
+            worker = None
+            for _ in range(100):
+                worker = await store.hget(f"{PREFIX}:run:{run}", "worker")
+                if worker:
+                    break
+                await asyncio.sleep(0.1)
+            pid = int(str(worker).rsplit(":", 1)[1])
+            name = next(n for n, p in fleet.procs.items() if p.pid == pid)
+            fleet.procs[name].send_signal(signal.SIGTERM)
+            stopped = time.monotonic()
+            events = await asyncio.wait_for(read_events(r), 30)
+    await store.aclose()
+    exited = await asyncio.to_thread(fleet.procs[name].wait, 30)
+    drained = time.monotonic() - stopped
+    fleet.start(name)
+    assert events[-1][1] == "done" and events[-1][2]["ok"], "the stopping worker finished its run"
+    assert exited == 0 and drained < 15, f"exited {exited} after {drained:.1f} s: it left once its run ended"
+    fleet.wait_ready(name)
 
 
 async def test_solve_and_the_openai_route_run_as_queued_jobs_too(fleet: Fleet) -> None:
