@@ -104,7 +104,7 @@ class Deployment:
             ],
             "upstream",
         )
-        wait(portfile.exists, "the upstream")
+        wait(lambda: portfile.exists() and portfile.read_text().endswith("}"), "the upstream")
         ports = json.loads(portfile.read_text())
         self.env = {
             **clean_env(),
@@ -152,7 +152,7 @@ class Deployment:
         env = {**self.env, "MINDSEARCH_MAX_CONCURRENT_RUNS": str(cap)}
         command = [sys.executable, "-m", "mindsearch", "worker"]
         self.workers = [self._spawn(command, f"worker{i}", env) for i in range(count)]
-        time.sleep(3)  # imported and polling
+        wait(lambda: live_workers(self.redis_port, {p.pid for p in self.workers}), f"{count} workers")
 
     def close(self) -> None:
         for process in self.procs:
@@ -160,6 +160,19 @@ class Deployment:
                 process.send_signal(signal.SIGKILL)
         for process in self.procs:
             process.wait()
+
+
+def live_workers(port: int, pids: set[int]) -> bool:
+    """Whether every one of ``pids`` has said it is alive (``RunLog.present``) in the last lease."""
+    import redis
+
+    client: Any = redis.Redis(port=port, decode_responses=True)
+    try:
+        now = client.time()[0] * 1000
+        alive = client.zrangebyscore("mindsearch:workers", now, "+inf")
+    finally:
+        client.close()
+    return pids <= {int(str(member).rsplit(":", 1)[1]) for member in alive}
 
 
 def _answers(url: str) -> bool:

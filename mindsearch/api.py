@@ -532,7 +532,7 @@ class Server:
             report.update(await self.fleet.health())
         if not report["llm"]["ok"] or not report.get("redis", {"ok": True})["ok"]:
             report["status"] = "down"
-        elif not all(e["ok"] for e in engines.values()):
+        elif not all(e["ok"] for e in engines.values()) or report.get("queue", {}).get("workers") == 0:
             report["status"] = "degraded"
         self._health = (time.monotonic(), report)
         return report
@@ -921,9 +921,9 @@ def create_app(settings: Settings | None = None, *, engine: MindSearch | None = 
             CORSMiddleware,  # type: ignore[arg-type]
             allow_origins=settings.cors_origins,
             allow_credentials=not wildcard,  # never "*" together with credentials
-            allow_methods=["GET", "POST", "OPTIONS"],
-            allow_headers=["Authorization", "Content-Type"],
-            expose_headers=["X-Session-Id", "X-Request-Id"],
+            allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
+            expose_headers=["X-Session-Id", "X-Request-Id", "X-Run-Id"],
         )
     # outermost: a request for a host name this server is not (DNS rebinding) gets 400 before anything
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(settings), www_redirect=False)  # type: ignore[arg-type]

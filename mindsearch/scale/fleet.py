@@ -135,7 +135,10 @@ class Fleet:
     async def sse(self, run_id: str, after: int = 0) -> AsyncIterator[str]:
         """The run's events as server-sent events with ids 1, 2, 3...; a comment every idle second keeps
         proxies from closing the connection."""
-        async for seq, data in self.runs.follow(run_id, after):
+        async for seq, data in self.runs.follow(run_id, after, idle=True):
+            if not seq:
+                yield ": waiting\n\n"
+                continue
             event = ev.parse_event(data)
             yield f"id: {seq}\nevent: {event.type}\ndata: {data}\n\n"
 
@@ -179,7 +182,7 @@ class Fleet:
         try:
             await redis.ping()
             depth = int(await redis.zcard(queue_name(self.settings)))
-            active = (await self.runs.counts())["active"]
+            counts = await self.runs.counts()
         except REDIS_DOWN as exc:
             return {
                 "redis": {
@@ -192,7 +195,12 @@ class Fleet:
                 "ok": True,
                 "detail": f"{where(self.settings)}, {1000 * (time.monotonic() - started):.1f} ms",
             },
-            "queue": {"waiting": depth, "active": active, "limit": self.settings.max_concurrent_runs},
+            "queue": {
+                "waiting": depth,
+                "active": counts["active"],
+                "limit": self.settings.max_concurrent_runs,
+                "workers": counts["workers"],
+            },
         }
 
 

@@ -268,13 +268,25 @@ class RunLog:
                 )
             if await self.finish(run_id, message, state="failed", allowed=LIVE):
                 ended.append(run_id)
+            await self.unqueue(run_id)
         return ended
+
+    async def unqueue(self, run_id: str) -> None:
+        """Take an ended run's job out of arq's queue (a dead worker's job would stay there, counted as
+        waiting, until arq's own in-progress key expired)."""
+        from arq.constants import in_progress_key_prefix, job_key_prefix, retry_key_prefix
+
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.zrem(f"{self.prefix}:queue", run_id)
+            pipe.delete(job_key_prefix + run_id, in_progress_key_prefix + run_id, retry_key_prefix + run_id)
+            await pipe.execute()
 
     # -- reading events ------------------------------------------------------------------------------
     async def follow(
-        self, run_id: str, after: int = 0, *, block_ms: int = 1000
+        self, run_id: str, after: int = 0, *, block_ms: int = 1000, idle: bool = False
     ) -> AsyncIterator[tuple[int, str]]:
-        """``(sequence number, event JSON)`` after ``after``, as they are written, until ``done``."""
+        """``(sequence number, event JSON)`` after ``after``, as they are written, until ``done``; with
+        ``idle``, also ``(0, "")`` after each ``block_ms`` without an event (for keep-alive comments)."""
         last = f"0-{after}"
         key = self.events_key(run_id)
         while True:
@@ -282,6 +294,8 @@ class RunLog:
             if not found:
                 if not await self.client.exists(self.record_key(run_id)):
                     return  # expired (run_ttl) while followed
+                if idle:
+                    yield 0, ""
                 continue
             for _stream, entries in found:
                 for entry_id, fields in entries:
@@ -295,5 +309,23 @@ class RunLog:
         return [ev.parse_event(fields["data"]) for _id, fields in entries]
 
     async def counts(self) -> dict[str, int]:
-        """Runs holding slots now (queued or running) in the whole fleet."""
-        return {"active": int(await self.client.zcard(self.slots))}
+        """Runs holding slots now (queued or running) and live workers, in the whole fleet."""
+        seconds, micro = await self.client.time()
+        now = int(seconds) * 1000 + int(micro) // 1000
+        return {
+            "active": int(await self.client.zcard(self.slots)),
+            "workers": int(await self.client.zcount(f"{self.prefix}:workers", now, "+inf")),
+        }
+
+    async def present(self, worker: str) -> None:
+        """Say that ``worker`` is alive for another ``run_lease`` (for /health and operators)."""
+        seconds, micro = await self.client.time()
+        now = int(seconds) * 1000 + int(micro) // 1000
+        key = f"{self.prefix}:workers"
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.zadd(key, {worker: now + int(self.settings.run_lease * 1000)})
+            pipe.zremrangebyscore(key, "-inf", now)
+            await pipe.execute()
+
+    async def absent(self, worker: str) -> None:
+        await self.client.zrem(f"{self.prefix}:workers", worker)

@@ -55,7 +55,7 @@ async def run_job(ctx: dict[str, Any], run_id: str) -> str:
 
     runs: RunLog = ctx["runs"]
     settings: Settings = ctx["settings"]
-    record = await runs.claim(run_id, f"{socket.gethostname()}:{os.getpid()}")
+    record = await runs.claim(run_id, worker_id())
     if record is None:
         return "not queued"  # cancelled, reaped, or taken already
     engine = ctx["engine"]
@@ -124,10 +124,17 @@ async def run_job(ctx: dict[str, Any], run_id: str) -> str:
     return outcome
 
 
-async def reap_forever(runs: RunLog, every: float) -> None:
-    """End runs whose lease ran out, for as long as this process runs (every replica and worker does)."""
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+async def reap_forever(runs: RunLog, every: float, worker: str | None = None) -> None:
+    """End runs whose lease ran out, for as long as this process runs (every replica and worker does);
+    a worker also says it is alive."""
     while True:
         try:
+            if worker is not None:
+                await runs.present(worker)
             for run_id in await runs.reap():
                 log.warning("run %s: its worker stopped; ended with an error", run_id)
         except Exception as exc:  # Redis away for a moment: try again next time
@@ -155,7 +162,7 @@ def worker_settings(settings: Settings, **overrides: Any) -> dict[str, Any]:
             shared["runs"] = RunLog(store.redis, settings)
             shared["engine"] = MindSearch(settings)
             shared["reaper"] = asyncio.create_task(
-                reap_forever(shared["runs"], min(1.0, settings.run_lease / 3))
+                reap_forever(shared["runs"], min(1.0, settings.run_lease / 3), worker_id())
             )
         ctx.update(shared)
 
@@ -164,6 +171,8 @@ def worker_settings(settings: Settings, **overrides: Any) -> dict[str, Any]:
         ctx["reaper"].cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await ctx["reaper"]
+        with contextlib.suppress(Exception):
+            await ctx["runs"].absent(worker_id())
         await ctx["engine"].aclose()
         await ctx["store"].close()
 

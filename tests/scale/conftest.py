@@ -22,6 +22,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 PREFIX = "t"
+OPERATOR = "operator-key-for-the-fleet-tests"
 
 
 def free_port() -> int:
@@ -133,8 +134,20 @@ class Fleet:
         self.procs[name] = subprocess.Popen(command, env=env, cwd=REPO, stdout=log, stderr=log)
 
     def wait_ready(self, name: str) -> None:
-        if name.startswith("w"):
-            time.sleep(0.5)  # a worker shows no port; its first poll of the queue is soon after import
+        if name.startswith("w"):  # a worker says it is alive in Redis (RunLog.present)
+            import redis
+
+            pid = self.procs[name].pid
+
+            def alive() -> bool:
+                client = redis.Redis(port=self.redis.port, decode_responses=True)
+                try:
+                    members = client.zrangebyscore(f"{PREFIX}:workers", client.time()[0] * 1000, "+inf")
+                finally:
+                    client.close()
+                return any(str(member).endswith(f":{pid}") for member in members)
+
+            wait_until(alive, f"worker {name}", 60)
             return
 
         def up() -> bool:
@@ -176,11 +189,14 @@ def fleet(redis_server: RedisServer) -> Iterator[Fleet]:
         stderr=log,
     )
     try:
-        wait_until(portfile.exists, "the fake model and site")
+        wait_until(
+            lambda: portfile.exists() and portfile.read_text().endswith("}"), "the fake model and site"
+        )
         ports = json.loads(portfile.read_text())
         fleet.site = ports["site"]
         fleet.env = {
             "MINDSEARCH_REDIS_URL": redis_server.url,
+            "MINDSEARCH_API_KEY": OPERATOR,  # the operator's key: /health details
             "MINDSEARCH_REDIS_PREFIX": PREFIX,
             "MINDSEARCH_LLM": "openai",
             "MINDSEARCH_BASE_URL": f"http://127.0.0.1:{ports['model']}/v1",

@@ -16,7 +16,7 @@ import pytest
 import redis.asyncio as aioredis
 from multidict import CIMultiDict
 
-from tests.scale.conftest import PREFIX, Fleet
+from tests.scale.conftest import OPERATOR, PREFIX, Fleet
 from tests.scale.upstream import SLOW_ANSWER
 
 QUESTION = "Who directed Jaws?"
@@ -239,6 +239,16 @@ async def test_solve_and_the_openai_route_run_as_queued_jobs_too(fleet: Fleet) -
         ) as r:
             completion = await r.json()
     assert completion["choices"][0]["message"]["content"].startswith("Jaws was directed by Steven Spielberg")
+
+
+async def test_health_reports_redis_the_queue_and_the_workers(fleet: Fleet) -> None:
+    async with aiohttp.ClientSession() as client:
+        headers = {"Authorization": f"Bearer {OPERATOR}"}
+        async with client.get(f"{fleet.url('b')}/health", headers=headers) as r:
+            report = await r.json()
+    assert r.status == 200 and report["status"] == "ok", report
+    assert report["redis"]["ok"] and report["redis"]["detail"].startswith("127.0.0.1:")
+    assert report["queue"] == {"waiting": 0, "active": 0, "limit": 2, "workers": 2}
 
 
 @pytest.mark.timeout(120)

@@ -148,3 +148,13 @@ def server_owner(token: str) -> str:
     from mindsearch.sessions import owner_of
 
     return owner_of(token)
+
+
+async def test_a_quiet_run_gives_keep_alive_ticks_to_its_followers(redis_url: str, client: Any) -> None:
+    runs = RunLog(client, Settings(redis_url=redis_url, redis_prefix="t"))
+    made = {"owner": "o", "question": "q", "session": "", "request_id": "r", "options": {}, "history": []}
+    await runs.create("quiet", **made)
+    followed = runs.follow("quiet", idle=True, block_ms=100)
+    assert await anext(followed) == (0, ""), "nothing written for a while: a tick (an SSE comment)"
+    await runs.finish("quiet", "stopped", state="failed", allowed=("queued",))
+    assert [seq async for seq, _ in followed if seq] == [1, 2]
