@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -24,6 +24,7 @@ from ._graph import Node, NodeState, PlanAction, PlanError, QuestionGraph, SubQu
 from ._planner import BY_RULE, FELL_BACK, Planner, PlanOutcome, only_echoes
 from ._prompts import echoes_examples, render
 from ._searcher import NodeFailed, NodeResult, RunContext, Searcher
+from ._store import PageCache, open_cache
 from ._text import detect_language
 from ._writer import Writer, history_text, not_found, pool
 from .citations import Dropped, reference_list, sentences, strip_markers
@@ -33,7 +34,6 @@ from .options import OptionsError, RunOptions, describe, run_options
 from .plugins import ENGINES, make_model
 from .search.base import SearchEngine
 from .settings import Settings
-from .web.cache import Cache
 from .web.extract import Extractor, TrafilaturaExtractor
 from .web.fetch import Fetcher, HttpFetcher
 
@@ -74,7 +74,8 @@ class MindSearch:
         self._engines: dict[str, SearchEngine] = {}
         self._fetcher = fetcher
         self.extractor = extractor or TrafilaturaExtractor()
-        self._cache: Cache | None = None
+        self._cache: PageCache | None = None
+        self._close_cache: Callable[[], Awaitable[None]] | None = None
         self.active_runs: set[asyncio.Task[None]] = set()  # what is running now, for servers and tests
 
     # -- parts, made on first use (loading a model takes time) ---------------------------------------
@@ -104,9 +105,10 @@ class MindSearch:
         return self._fetcher
 
     @property
-    def cache(self) -> Cache:
+    def cache(self) -> PageCache:
+        """SQLite in the data folder, or Redis (shared by a fleet) when MINDSEARCH_REDIS_URL is set."""
         if self._cache is None:
-            self._cache = Cache(self.settings.data_dir / "cache.sqlite3", self.settings.cache_ttl)
+            self._cache, self._close_cache = open_cache(self.settings)
         return self._cache
 
     @property
@@ -122,9 +124,9 @@ class MindSearch:
             await self._fetcher.aclose()
         if self._model is not None:
             await self._model.aclose()
-        if self._cache is not None:
-            self._cache.close()
-            self._cache = None
+        if self._close_cache is not None:
+            await self._close_cache()
+        self._cache = self._close_cache = None
 
     async def __aenter__(self) -> MindSearch:
         return self

@@ -22,6 +22,7 @@ from ._followup import follow_up_queries
 from ._graph import Node
 from ._prompts import echoes_examples, render
 from ._short_answer import ShortAnswerLine, guess
+from ._store import PageCache
 from ._text import BM25, chunk, quoted, similarity, tokens
 from .citations import CitationStream, Registry, Source, sentences, strip_markers
 from .citations.support import is_non_answer
@@ -29,7 +30,6 @@ from .llm.base import ChatModel, ContextLengthError, LLMError, ReplyTruncated, e
 from .search.base import SearchEngine, SearchError, SearchHit, SearchScope, scope_for, scope_note
 from .search.breaker import CircuitBreaker, breaker_for
 from .settings import Settings
-from .web.cache import Cache
 from .web.coalesce import Coalescer
 from .web.cpu import run_cpu
 from .web.extract import Extractor
@@ -53,7 +53,7 @@ class RunContext:
     engines: list[SearchEngine]
     fetcher: Fetcher
     extractor: Extractor
-    cache: Cache
+    cache: PageCache
     style: Literal["chat", "base"]
     language: Literal["en", "zh"]
     emit: Emit
@@ -186,7 +186,7 @@ class Searcher:
         limit = self.settings.results_per_query
         scope = self._scope(node, engine)
         cache_key = f"{engine.name}\x00{query}\x00{limit}{scope.key(engine)}"
-        cached = self.ctx.cache.get("search", cache_key) if engine.is_web else None
+        cached = await self.ctx.cache.lookup("search", cache_key) if engine.is_web else None
         if cached is not None:
             hits = [SearchHit(**row) for row in cached]
         else:
@@ -263,8 +263,8 @@ class Searcher:
         )
         return _Document(hit, page.title, page.text)
 
-    def _unreadable(self, hit: SearchHit, error: str) -> _Page:
-        self.ctx.cache.put("page", hit.key, {"error": error}, ttl=self.settings.failure_ttl)
+    async def _unreadable(self, hit: SearchHit, error: str) -> _Page:
+        await self.ctx.cache.store("page", hit.key, {"error": error}, ttl=self.settings.failure_ttl)
         return _Page(hit.title, "", error=error)
 
     # -- passages ----------------------------------------------------------------------------------
@@ -387,7 +387,7 @@ class Searcher:
             return _Searched(error=message if len(message) <= 300 else message[:297] + "...")
         breaker.succeeded()
         if engine.is_web:
-            self.ctx.cache.put("search", cache_key, [hit.__dict__ for hit in hits])
+            await self.ctx.cache.store("search", cache_key, [hit.__dict__ for hit in hits])
         return _Searched(hits)
 
     def _engine_failed(self, node: Node, engine: SearchEngine, message: str) -> None:
@@ -401,7 +401,7 @@ class Searcher:
 
     async def _load_page(self, hit: SearchHit) -> _Page:
         """Cache, else fetch and extract (in a worker thread); what every node wanting the page shares."""
-        cached = self.ctx.cache.get("page", hit.key)
+        cached = await self.ctx.cache.lookup("page", hit.key)
         if cached is not None and "error" in cached:
             return _Page(hit.title, "", error=cached["error"], cached=True)
         if cached is not None:
@@ -409,18 +409,18 @@ class Searcher:
         try:
             page = await self.ctx.fetcher.fetch(hit.url)
         except (FetchError, BlockedURL) as exc:
-            return self._unreadable(hit, str(exc))
+            return await self._unreadable(hit, str(exc))
         try:
             extracted = await run_cpu(
                 self.settings.cpu_threads, self.ctx.extractor.extract, page.text, page.final_url
             )
         except Exception as exc:  # a parser bug on one page must not fail the node
-            return self._unreadable(hit, f"could not extract the text: {type(exc).__name__}: {exc}")
+            return await self._unreadable(hit, f"could not extract the text: {type(exc).__name__}: {exc}")
         title = extracted.title or hit.title
         text = extracted.text[: self.settings.max_page_chars]
         if not text.strip():
-            return self._unreadable(hit, "no main text")
-        self.ctx.cache.put("page", hit.key, {"title": title, "text": text})
+            return await self._unreadable(hit, "no main text")
+        await self.ctx.cache.store("page", hit.key, {"title": title, "text": text})
         return _Page(title, text)
 
     # -- answer ------------------------------------------------------------------------------------

@@ -35,7 +35,8 @@ from . import __version__
 from . import _logs as logs
 from . import events as ev
 from ._run import MindSearch
-from ._sessions import OPEN, SessionStore, owner_of
+from ._sessions import OPEN, owner_of
+from ._store import open_store
 from ._telemetry import REQUEST_ID, metrics
 from ._telemetry.redact import redact as redact  # re-exported: the API's redaction is telemetry's
 from ._telemetry.redact import remember
@@ -323,9 +324,15 @@ class Server:
     def __init__(self, settings: Settings, engine: MindSearch | None) -> None:
         self.settings = settings
         self.engine = engine or MindSearch(settings)
-        self.sessions = SessionStore(
-            settings.data_dir / "sessions.sqlite3", settings.max_history_turns, settings.session_ttl
-        )
+        self.store = open_store(settings)  # SQLite, or Redis with MINDSEARCH_REDIS_URL
+        self.sessions = self.store.sessions
+        self.fleet: Any = None  # scale.fleet.Fleet: runs are queued jobs (MINDSEARCH_REDIS_URL)
+        self.store_down = "the API keys cannot be checked now; try again shortly"
+        if settings.redis_url:
+            from ._scale.fleet import Fleet, redis_down_message
+
+            self.fleet = Fleet(settings, self.store)
+            self.store_down = redis_down_message(settings)
         self.active = 0
         self.keys = [key for key in (settings.api_key, *settings.api_keys) if key]
         self.secrets = [
@@ -348,7 +355,7 @@ class Server:
                 503,
                 f"the server is running {self.active} questions, its limit (MINDSEARCH_MAX_CONCURRENT_RUNS); "
                 "try again shortly",
-                headers={"Retry-After": "5"},
+                headers={"Retry-After": str(self.settings.busy_retry_after)},
             )
         self.active += 1
         released = False
@@ -401,17 +408,26 @@ class Server:
         return requested
 
     # -- callers and their sessions ------------------------------------------------------------------
-    def owner(self, request: Request) -> str:
-        """Whom the caller's sessions belong to: its bearer token's digest, or ``OPEN`` without a key."""
-        if not self.keys:
+    async def owner(self, request: Request) -> str:
+        """Whom the caller's sessions and runs belong to: its bearer token's digest, or ``OPEN`` on a
+        server without keys (neither operator keys nor `mindsearch keys add` ones)."""
+        if not self.keys and not await self.store.keys.any():
             return OPEN
         return owner_of(bearer_token(request.headers.get("authorization", "")))
+
+    async def accepts(self, token: str | None) -> bool:
+        """Whether ``token`` may call the API: an operator key, a user key, or any on an open server."""
+        if key_matches(token, self.keys):
+            return True
+        if token is not None and await self.store.keys.verify(token) is not None:
+            return True
+        return not self.keys and not await self.store.keys.any()
 
     def authorised(self, request: Request) -> bool:
         """Whether the caller sent one of the server's keys (never true on a server without one)."""
         return key_matches(bearer_token(request.headers.get("authorization", "")), self.keys)
 
-    def find_session(
+    async def find_session(
         self, requested: str | None, owner: str, *, foreign: Literal["404", "new"]
     ) -> tuple[str | None, list[tuple[str, str]]]:
         """The caller's live session and its history; ``(None, [])`` when a new one is to be issued.
@@ -421,20 +437,22 @@ class Server:
         """
         if requested is None:
             return None, []
-        found = self.sessions.lookup(requested, owner)
+        found = await self.sessions.lookup(requested, owner)
         if found == "ok":
-            self.sessions.touch(requested)
-            return requested, self.sessions.history(requested)
+            await self.sessions.touch(requested)
+            return requested, await self.sessions.history(requested)
         if found == "foreign" and foreign == "404":
             raise HTTPException(404, "no such session")
         return None, []
 
-    def start(self, session: str | None, owner: str) -> tuple[Callable[[], None], str, dict[str, str], str]:
+    async def start(
+        self, session: str | None, owner: str
+    ) -> tuple[Callable[[], None], str, dict[str, str], str]:
         """A run slot (503 beyond the cap), the session (issued now when new), the reply's headers and
         the request id the server log uses."""
         release = self.reserve()
         try:
-            session = session or self.sessions.issue(owner)
+            session = session or await self.sessions.issue(owner)
         except BaseException:
             release()
             raise
@@ -459,7 +477,7 @@ class Server:
             if isinstance(event, ev.RunStarted):
                 standalone = event.question
             if isinstance(event, ev.Done) and session and event.ok:
-                self.sessions.append(session, standalone, event.answer)
+                await self.sessions.append(session, standalone, event.answer)
             for public in redactor.public(event):
                 yield public
 
@@ -511,9 +529,11 @@ class Server:
         report["engines"] = engines
         for part in [report["llm"], *engines.values()]:
             part["detail"] = redact(str(part["detail"]), self.secrets)[:300]
-        if not report["llm"]["ok"]:
+        if self.fleet is not None:
+            report.update(await self.fleet.health())
+        if not report["llm"]["ok"] or not report.get("redis", {"ok": True})["ok"]:
             report["status"] = "down"
-        elif not all(e["ok"] for e in engines.values()):
+        elif not all(e["ok"] for e in engines.values()) or report.get("queue", {}).get("workers") == 0:
             report["status"] = "degraded"
         self._health = (time.monotonic(), report)
         return report
@@ -640,22 +660,36 @@ def key_matches(token: str | None, keys: list[str]) -> bool:
 
 
 class BearerAuth:
-    """Every route but /health needs ``Authorization: Bearer <key>`` (``MINDSEARCH_API_KEY`` or one of
-    ``MINDSEARCH_API_KEYS``) when a key is set."""
+    """Every route but /health needs ``Authorization: Bearer <key>`` (``MINDSEARCH_API_KEY``, one of
+    ``MINDSEARCH_API_KEYS``, or a user key from ``mindsearch keys add``) when any key is set."""
 
-    def __init__(self, app: ASGIApp, keys: list[str]) -> None:
-        self.app, self.keys = app, keys
+    def __init__(
+        self,
+        app: ASGIApp,
+        keys: list[str],
+        accepts: Callable[[str | None], Awaitable[bool]] | None = None,
+        unavailable: str = "the API keys cannot be checked now; try again shortly",
+    ) -> None:
+        self.app, self.keys, self.accepts, self.unavailable = app, keys, accepts, unavailable
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
             scope["type"] != "http"
-            or not self.keys
+            or (not self.keys and self.accepts is None)
             or scope["path"] == "/health"
             or scope["method"] == "OPTIONS"
         ):
             return await self.app(scope, receive, send)
         header = dict(scope.get("headers", [])).get(b"authorization", b"").decode("latin-1")
-        if not key_matches(bearer_token(header), self.keys):
+        token = bearer_token(header)
+        try:
+            accepted = key_matches(token, self.keys) or (
+                self.accepts is not None and await self.accepts(token)
+            )
+        except Exception as exc:  # the key store (Redis) cannot be asked: refuse, saying it is ours
+            log.warning("the API keys could not be checked: %s: %s", type(exc).__name__, exc)
+            return await _json_error(send, 503, self.unavailable)
+        if not accepted:
             return await _json_error(
                 send,
                 401,
@@ -696,9 +730,13 @@ def create_app(settings: Settings | None = None, *, engine: MindSearch | None = 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if server.fleet is not None:
+            await server.fleet.start()
         yield
+        if server.fleet is not None:
+            await server.fleet.stop()
         await server.engine.aclose()
-        server.sessions.close()
+        await server.store.close()
 
     app = FastAPI(
         title="mindsearch",
@@ -738,9 +776,17 @@ def create_app(settings: Settings | None = None, *, engine: MindSearch | None = 
         """Answer a question: server-sent events (``event:`` type, ``data:`` JSON), or one JSON object."""
         question = server.check_question(body.question)
         options = server.options(body.settings)
-        owner = server.owner(request)
-        session, history = server.find_session(body.session_id, owner, foreign="404")
-        release, session, headers, request_id = server.start(session, owner)
+        owner = await server.owner(request)
+        session, history = await server.find_session(body.session_id, owner, foreign="404")
+        if server.fleet is not None:  # a queued run, on any worker of the fleet (scale.fleet)
+            from ._scale.fleet import search_reply
+
+            session = session or await server.sessions.issue(owner)
+            request_id = uuid.uuid4().hex[:16]
+            run = await server.fleet.submit(question, history, options, session, owner, request_id)
+            headers = {"X-Session-Id": session, "X-Request-Id": request_id}
+            return await search_reply(server, server.fleet, run, headers, body.stream)
+        release, session, headers, request_id = await server.start(session, owner)
         events = server.events(question, history, options, session, request_id)
         if body.stream:
             return EventStreamResponse((sse(event) async for event in events), release, headers)
@@ -761,10 +807,18 @@ def create_app(settings: Settings | None = None, *, engine: MindSearch | None = 
         else:
             question, history = split_chat(body.inputs)
         question = server.check_question(question)
-        owner = server.owner(request)
+        owner = await server.owner(request)
         requested = str(body.session_id) if body.session_id is not None else None
-        session, stored = server.find_session(requested, owner, foreign="new")
-        release, session, headers, request_id = server.start(session, owner)
+        session, stored = await server.find_session(requested, owner, foreign="new")
+        if server.fleet is not None:  # a queued run (scale.fleet); its events carry ids
+            session = session or await server.sessions.issue(owner)
+            request_id = uuid.uuid4().hex[:16]
+            run = await server.fleet.submit(
+                question, history or stored, RunOptions(), session, owner, request_id
+            )
+            ids = {"X-Session-Id": session, "X-Request-Id": request_id, "X-Run-Id": run}
+            return server.fleet.stream(run, ids)  # type: ignore[no-any-return]
+        release, session, headers, request_id = await server.start(session, owner)
         events = server.events(question, history or stored, RunOptions(), session, request_id)
         return EventStreamResponse((sse(event) async for event in events), release, headers)
 
@@ -787,9 +841,15 @@ def create_app(settings: Settings | None = None, *, engine: MindSearch | None = 
         """OpenAI-compatible: the last user message is the question, earlier turns its history."""
         question, history = split_chat(body.messages)
         question = server.check_question(question)
-        release = server.reserve()
         request_id = uuid.uuid4().hex[:16]
-        events = server.events(question, history, RunOptions(), None, request_id)
+        if server.fleet is not None:  # a queued run (scale.fleet), read back from its event stream
+            owner = await server.owner(request)
+            run = await server.fleet.submit(question, history, RunOptions(), "", owner, request_id)
+            release: Callable[[], None] = lambda: None  # noqa: E731 - the worker holds the fleet's slot
+            events = server.fleet.events(run)
+        else:
+            release = server.reserve()
+            events = server.events(question, history, RunOptions(), None, request_id)
         completion_id = f"chatcmpl-{uuid.uuid4().hex}"
         headers = {"X-Request-Id": request_id}
         if body.stream:
@@ -834,7 +894,10 @@ def create_app(settings: Settings | None = None, *, engine: MindSearch | None = 
         report = await server.health_report(cached=not authorised)
         status = 503 if report["status"] == "down" else 200
         if not authorised:
-            return JSONResponse({"status": "ok" if status == 200 else "down"}, status)
+            quiet = {"status": "ok" if status == 200 else "down"}
+            if not report.get("redis", {"ok": True})["ok"]:  # the fleet's store: nothing secret in saying so
+                quiet["reason"] = "the shared store (Redis) cannot be reached"
+            return JSONResponse(quiet, status)
         return JSONResponse(report, status)
 
     app.add_middleware(
@@ -843,16 +906,25 @@ def create_app(settings: Settings | None = None, *, engine: MindSearch | None = 
         timeout=settings.body_timeout,
         header_limit=settings.max_header_bytes,
     )
-    app.add_middleware(BearerAuth, keys=server.keys)  # type: ignore[arg-type]
+    app.add_middleware(
+        BearerAuth,  # type: ignore[arg-type]
+        keys=server.keys,
+        accepts=server.accepts,
+        unavailable=server.store_down,
+    )
+    if server.fleet is not None:
+        from ._scale.fleet import install
+
+        install(app, server)
     if settings.cors_origins:
         wildcard = "*" in settings.cors_origins
         app.add_middleware(
             CORSMiddleware,  # type: ignore[arg-type]
             allow_origins=settings.cors_origins,
             allow_credentials=not wildcard,  # never "*" together with credentials
-            allow_methods=["GET", "POST", "OPTIONS"],
-            allow_headers=["Authorization", "Content-Type"],
-            expose_headers=["X-Session-Id", "X-Request-Id"],
+            allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
+            expose_headers=["X-Session-Id", "X-Request-Id", "X-Run-Id"],
         )
     # outermost: a request for a host name this server is not (DNS rebinding) gets 400 before anything
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(settings), www_redirect=False)  # type: ignore[arg-type]

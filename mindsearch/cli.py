@@ -186,6 +186,21 @@ def build_parser() -> argparse.ArgumentParser:
     _add_settings_flags(evaluate)
     mcp = sub.add_parser("mcp", help="run an MCP server over stdio with a `search` tool")
     _add_settings_flags(mcp)
+    worker = sub.add_parser(
+        "worker",
+        help="run the questions API replicas queue (needs MINDSEARCH_REDIS_URL); SIGTERM drains it",
+    )
+    _add_settings_flags(worker)
+    keys = sub.add_parser(
+        "keys",
+        help="per-user API keys: add NAME prints a new key once (stored hashed), list, remove NAME",
+        description="Each user key sees only its own sessions and runs. Kept in Redis with "
+        "MINDSEARCH_REDIS_URL, else in keys.sqlite3 in the data folder; a running server sees changes "
+        "at once.",
+    )
+    keys.add_argument("action", choices=["add", "list", "remove"])
+    keys.add_argument("name", nargs="?", help="the key's name (a user or a client)")
+    keys.add_argument("--data-dir", type=Path)
     for command in sub.choices.values():
         command.add_argument(
             "-v",
@@ -207,6 +222,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "index":
             return index_command(args)
+        if args.command == "keys":
+            return asyncio.run(keys_command(args))
         if args.command == "ask":
             # per-run flags go to the run as RunOptions; the engine's settings get the rest
             settings = settings_from(args, skip=RUN_OPTION_FLAGS)
@@ -230,6 +247,8 @@ def main(argv: list[str] | None = None) -> int:
             return serve_command(settings)
         if args.command == "eval":
             return asyncio.run(eval_command(args, settings))
+        if args.command == "worker":
+            return worker_command(settings)
         if args.command == "mcp":
             from .integrations.mcp import serve_stdio
 
@@ -320,6 +339,52 @@ def serve_command(settings: Settings) -> int:
     from .api import serve
 
     serve(settings)
+    return 0
+
+
+def worker_command(settings: Settings) -> int:
+    """``mindsearch worker``: run queued questions until SIGTERM (then drain: MINDSEARCH_WORKER_DRAIN)."""
+    if not settings.redis_url:
+        print(
+            "mindsearch worker: set MINDSEARCH_REDIS_URL (the Redis that the API replicas use)",
+            file=sys.stderr,
+        )
+        return 2
+    from ._scale.worker import run_worker
+
+    run_worker(settings)
+    return 0
+
+
+KEY_NAME = re.compile(r"[A-Za-z0-9_.@\-]{1,64}")
+
+
+async def keys_command(args: argparse.Namespace) -> int:
+    """``mindsearch keys add NAME | list | remove NAME``: a new key is printed once, stored as a digest."""
+    from ._store import open_store
+
+    settings = Settings(**({"data_dir": args.data_dir} if args.data_dir else {}))
+    if args.action in ("add", "remove") and not (args.name and KEY_NAME.fullmatch(args.name)):
+        print("mindsearch keys: give a NAME of 1-64 letters, digits, '.', '_', '@' or '-'", file=sys.stderr)
+        return 2
+    store = open_store(settings)
+    try:
+        if args.action == "add":
+            try:
+                key = await store.keys.add(args.name)
+            except ValueError as exc:
+                print(f"mindsearch keys: {exc}", file=sys.stderr)
+                return 1
+            print(key)
+            print(f"(the key of {args.name}: shown this once, stored only as its digest)", file=sys.stderr)
+        elif args.action == "list":
+            for name in await store.keys.names():
+                print(name)
+        elif not await store.keys.remove(args.name):
+            print(f"mindsearch keys: no key named {args.name!r}", file=sys.stderr)
+            return 1
+    finally:
+        await store.close()
     return 0
 
 

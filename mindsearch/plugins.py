@@ -83,7 +83,10 @@ def _llamacpp(settings: Settings) -> ChatModel:
 
 def _openai(settings: Settings) -> ChatModel:
     from .llm.openai import OpenAIModel
+    from .llm.pool import PooledModel, base_urls
 
+    if len(base_urls(settings.base_url)) > 1:  # several servers of one model (mindsearch.llm.pool)
+        return PooledModel.from_settings(settings)
     return OpenAIModel.from_settings(settings)
 
 

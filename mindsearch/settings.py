@@ -93,7 +93,9 @@ class Settings(BaseSettings):
     )
     base_url: str = Field(
         "http://127.0.0.1:23333/v1",
-        description="OpenAI-compatible server URL (lmdeploy serve api_server, vLLM, Ollama, llama.cpp).",
+        description="OpenAI-compatible server URL (lmdeploy serve api_server, vLLM, Ollama, llama.cpp); "
+        "several, comma-separated, serve one model: each call goes to the least busy, and on to the next "
+        "when one cannot be reached.",
     )
     llm_api_key: str | None = Field(
         None, description="Key for the OpenAI-compatible server, if it needs one."
@@ -115,6 +117,12 @@ class Settings(BaseSettings):
     max_tokens: int = Field(512, ge=16, le=32768, description="Max tokens of one model reply.")
     llm_timeout: float = Field(120.0, gt=0, description="Seconds for one model call.")
     llm_retries: int = Field(3, ge=0, le=10, description="Retries on 429/5xx/connection reset.")
+    llm_cooldown: float = Field(
+        30.0,
+        ge=0,
+        description="Seconds a model server (of several in MINDSEARCH_BASE_URL) that could not be reached "
+        "is skipped.",
+    )
     n_ctx: int = Field(8192, ge=512, description="Context window for the embedded model.")
     n_threads: int | None = Field(None, description="CPU threads for the embedded model.")
 
@@ -324,6 +332,57 @@ class Settings(BaseSettings):
         ge=1024,
         le=1048576,
         description="Largest request line and headers the server reads; larger get 431 (or 400).",
+    )
+
+    busy_retry_after: int = Field(
+        5, ge=1, le=3600, description="Seconds a refused (503) client is told to wait (Retry-After)."
+    )
+
+    # --- scale out (several replicas and workers on Redis) ------------------------------------------
+    redis_url: str | None = Field(
+        None,
+        description="Redis (redis://host:6379/0): sessions, the cache, API keys, runs and their events and "
+        "the fleet-wide run cap live there, and `mindsearch worker` runs the questions; unset: SQLite in "
+        "the data folder and runs inside the server process (one machine).",
+    )
+    redis_prefix: str = Field(
+        "mindsearch", min_length=1, max_length=64, description="Prefix of every Redis key mindsearch writes."
+    )
+    redis_timeout: float = Field(
+        2.0, gt=0, le=60, description="Seconds to connect to Redis and for one Redis command."
+    )
+    run_lease: float = Field(
+        15.0,
+        ge=1,
+        le=3600,
+        description="Seconds a worker's hold on a run lasts without its heartbeat (sent every third of "
+        "it): a run whose worker died ends with an error and done(ok=false) then, and frees its slot.",
+    )
+    run_ttl: float = Field(
+        86400.0, gt=0, description="Seconds a run's record and events are kept in Redis after it starts."
+    )
+    key_runs_per_minute: int = Field(
+        0,
+        ge=0,
+        le=100000,
+        description="Runs one API key (or, on an open server, all callers together) may start per minute "
+        "across the fleet (with MINDSEARCH_REDIS_URL); more get 429 with Retry-After; 0: no limit.",
+    )
+    worker_jobs: int = Field(4, ge=1, le=1000, description="Runs one `mindsearch worker` runs at once.")
+    queue_timeout: float = Field(
+        120.0,
+        ge=1,
+        description="Seconds a run may wait in the queue for a worker; then it ends with an error (are "
+        "workers running?) and frees its slot.",
+    )
+    worker_drain: int = Field(
+        30,
+        ge=0,
+        le=3600,
+        description="Seconds a worker told to stop (SIGTERM) lets its runs finish before it cancels them.",
+    )
+    cancel_poll: float = Field(
+        0.25, gt=0, le=1, description="Seconds between a worker's checks for a cancelled (DELETE) run."
     )
 
     # --- logs ---------------------------------------------------------------------------------------

@@ -62,6 +62,13 @@ class Cache:
             ),
         )
 
+    # the async face of ``store.base.PageCache``, which the Redis cache shares: a local query runs inline
+    async def lookup(self, kind: str, key: str) -> Any | None:
+        return self.get(kind, key)
+
+    async def store(self, kind: str, key: str, value: Any, ttl: float | None = None) -> None:
+        self.put(kind, key, value, ttl)
+
     def close(self) -> None:
         if self._db is not None:
             self._db.close()

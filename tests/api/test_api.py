@@ -175,7 +175,7 @@ async def test_follow_up_is_rewritten_with_the_session_history(tmp_path: Path, l
     assert "Question: Where was Steven Spielberg born?" in plans[-1].prompt
     assert result["question"] == "Where was Steven Spielberg born?"
     assert result["answer"] == "Steven Spielberg was born in Cincinnati, Ohio [1]."
-    stored = api.server.config.app.state.server.sessions.history(issued)  # type: ignore[union-attr]
+    stored = api.server.config.app.state.server.sessions.sync.history(issued)  # type: ignore[union-attr]
     assert [q for q, _ in stored] == [QUESTION, "Where was Steven Spielberg born?"], (
         "turns kept as standalone"
     )

@@ -52,7 +52,7 @@ async def test_two_clients_that_both_say_me_never_share_history(
     assert rewrites(llm) == 0, "the second 'me' had no history to rewrite with"
     assert poisoned["question"] == FOLLOW_UP
     assert alice_id and mallory_id and len({alice_id, mallory_id, "me"}) == 3, "each got a fresh session"
-    store: Any = api.server.config.app.state.server.sessions  # type: ignore[union-attr]
+    store: Any = api.server.config.app.state.server.sessions.sync  # type: ignore[union-attr]
     assert store.history("me") == [], "an id the server did not issue stores nothing"
     assert [q for q, _ in store.history(alice_id)] == [QUESTION]
     assert [q for q, _ in store.history(mallory_id)] == [FOLLOW_UP]
@@ -153,7 +153,7 @@ async def test_sessions_expire(tmp_path: Path, llm: FakeOpenAIServer) -> None:
         _, later, result = await ask(client, api.url, FOLLOW_UP, first)
     assert later != first, "an expired session is not continued"
     assert rewrites(llm) == 1 and result["question"] == FOLLOW_UP
-    store: Any = api.server.config.app.state.server.sessions  # type: ignore[union-attr]
+    store: Any = api.server.config.app.state.server.sessions.sync  # type: ignore[union-attr]
     await asyncio.sleep(0.6)
     assert store.purge(force=True) >= 2 and store.history(first) == []
 
