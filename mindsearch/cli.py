@@ -136,8 +136,16 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument(
         "--depth",
         choices=["quick", "normal", "deep"],
-        help="quick: the question is searched as one sub-question, with no planner; normal (the default) "
-        "and deep: the planner splits it",
+        help="quick: the question is searched as one sub-question, with no planner; normal (the default): "
+        "the planner splits it; deep: research mode (as --research)",
+    )
+    ask.add_argument(
+        "--research",
+        action="store_const",
+        const="deep",
+        dest="depth",
+        help="research mode: an outline, each section researched and written with citations numbered "
+        "across the report, a summary and one reference list (depth deep; budgets: MINDSEARCH_RESEARCH_*)",
     )
     ask.add_argument(
         "--session",

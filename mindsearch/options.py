@@ -47,7 +47,7 @@ class RunOptions(BaseModel):
     depth: Depth | None = Field(
         None,
         description="quick: the question is searched as one sub-question, with no planner; "
-        "normal and deep: the planner splits it (deep is normal until research mode exists).",
+        "normal: the planner splits it; deep: research mode, an outlined report of cited sections.",
     )
     max_nodes: int | None = Field(None, ge=1, le=100, description="Sub-questions in the graph.")
     max_rounds: int | None = Field(None, ge=1, le=50, description="Planner rounds.")
@@ -60,6 +60,8 @@ class RunOptions(BaseModel):
     max_tokens: int | None = Field(None, ge=16, le=32768, description="Max tokens of one model reply.")
     node_timeout: float | None = Field(None, gt=0, description="Seconds for one sub-question.")
     total_timeout: float | None = Field(None, gt=0, description="Seconds for the whole question.")
+    research_sections: int | None = Field(None, ge=3, le=8, description="Sections of a report (deep).")
+    research_timeout: float | None = Field(None, gt=0, description="Seconds for a report (deep).")
     citation_min_support: float | None = Field(None, ge=0.0, le=1.0, description="See Settings.")
     citation_attach_support: float | None = Field(None, ge=0.0, le=1.0, description="See Settings.")
 

@@ -314,6 +314,7 @@ class _Run:
         self.depth = "normal"
         self.ctx: RunContext | None = None
         self.incomplete: list[str] = []  # why the answer is not complete, if it is not
+        self.slots: asyncio.Semaphore | None = None  # node searches at once, shared by a report's sections
 
     async def run(self) -> None:
         s = self.settings
@@ -372,6 +373,10 @@ class _Run:
         )
         if self.depth == "quick" and self.fixed_plan is None:
             self.fixed_plan = [SubQuestion(id="q1", question=self.question)]
+        if self.depth == "deep" and self.fixed_plan is None:
+            from .research import Research  # research mode: an outlined report (mindsearch/research.py)
+
+            return await Research(self).run()
         try:
             await asyncio.wait_for(self._schedule(), s.total_timeout)
         except asyncio.TimeoutError:
@@ -541,7 +546,10 @@ class _Run:
         telemetry.enter_node(node.id)  # this task's model calls, searches and fetches are the node's
         parents = self.graph.parents(node.id)
         try:
-            result = await asyncio.wait_for(Searcher(self.ctx).run(node, parents), self.settings.node_timeout)
+            async with self.slots or contextlib.nullcontext():
+                result = await asyncio.wait_for(
+                    Searcher(self.ctx).run(node, parents), self.settings.node_timeout
+                )
         except asyncio.TimeoutError:
             self._fail(node, f"timed out after {self.settings.node_timeout:g} s (MINDSEARCH_NODE_TIMEOUT)")
         except (NodeFailed, LLMError) as exc:

@@ -270,6 +270,27 @@ class Settings(BaseSettings):
         8000, ge=0, description="Conversation history given to the model; older turns are dropped first."
     )
 
+    # --- research mode (depth "deep", `mindsearch ask --research`) -------------------------------
+    research_sections: int = Field(
+        5, ge=3, le=8, description="Most sections of a research report (the outline asks for 3 to this)."
+    )
+    research_nodes_per_section: int = Field(
+        3, ge=1, le=10, description="Sub-questions researched for one section of a report."
+    )
+    research_pages: int = Field(40, ge=0, le=500, description="Web pages read for one report, in all.")
+    research_tokens: int = Field(
+        200_000, ge=0, description="Model tokens one report may use; searching stops there (0: no limit)."
+    )
+    research_timeout: float = Field(
+        480.0, gt=0, description="Seconds for one report, writing included: it ends within them."
+    )
+    research_search_share: float = Field(
+        0.6,
+        gt=0.0,
+        lt=1.0,
+        description="Share of `research_timeout` that searching may use; what is left is kept for writing.",
+    )
+
     # --- server (mindsearch serve) --------------------------------------------------------------
     api_key: str | None = Field(
         None, description="Bearer token `mindsearch serve` requires on every route but /health (unset: open)."
