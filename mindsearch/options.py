@@ -32,6 +32,12 @@ class RunOptions(BaseModel):
         "`mindsearch.engines` entry points; a server takes only those it has enabled, GET /v1/engines).",
         json_schema_extra=lambda schema: _engine_enum(schema),
     )
+    collections: list[str] | None = Field(
+        None,
+        max_length=20,
+        description="Search only these collections of uploaded documents with the local engine "
+        "(POST /v1/documents); the caller's own and the server's shared ones.",
+    )
     language: Literal["auto", "en", "zh"] | None = Field(None, description="Answer language.")
     search_language: str | None = Field(
         None,

@@ -338,10 +338,16 @@ class _Run:
             await model.ready()
         except LLMError as exc:
             return self.emit.refuse(str(exc), "llm", self.started)
+        from .documents import scoped_engines  # collections of uploaded documents (mindsearch/documents.py)
+
+        try:
+            engines = scoped_engines(self.engine.engines_for(s), s)
+        except LookupError as exc:
+            return self.emit.refuse(str(exc), "settings", self.started)
         self.ctx = RunContext(
             settings=s,
             model=model,
-            engines=self.engine.engines_for(s),
+            engines=engines,
             fetcher=self.engine.fetcher,
             extractor=self.engine.extractor,
             cache=self.engine.cache,

@@ -195,3 +195,33 @@ def test_an_outline_of_two_sections_is_refused_and_a_long_one_cut() -> None:
         check_outline(two, max_sections=8, per_section=3)
     ten = OutlineReply.model_validate(normalise({"sections": [f"Part {i}" for i in range(10)]}, "t"))
     assert len(check_outline(ten, max_sections=5, per_section=3)) == 5
+
+
+async def test_ask_research_writes_the_report_with_its_references(tmp_path: Path) -> None:
+    """`mindsearch ask --research --output report.md`: the CLI runs research mode (depth deep) and
+    writes the report, its headings and its reference list."""
+    import sys
+
+    async with FakeOpenAIServer(make_reply(slow_answers=0.0)) as llm:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "mindsearch",
+            "ask",
+            "--research",
+            QUESTION,
+            *llm.cli_flags(),
+            "--engine",
+            "local",
+            "--output",
+            str(tmp_path / "report.md"),
+            "--data-dir",
+            str(tmp_path / "data"),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        _out, err = await process.communicate()
+        outlines = [r for r in llm.requests if step(r.body) == "outline"]
+    assert outlines, err.decode()[-2000:]
+    report = (tmp_path / "report.md").read_text()
+    assert report.startswith("# The Tollen region") and "## Alder River" in report, report
