@@ -163,6 +163,20 @@ class Research:
 
     # -- the whole report ----------------------------------------------------------------------------
     async def run(self) -> None:
+        """The report; a bug part-way ends it with what was already streamed, cited, and ``ok`` false."""
+        try:
+            await self._report()
+        except Exception as exc:
+            if self.emit.done:
+                raise
+            self.emit(ev.Error(stage="run", message=f"the report stopped: {type(exc).__name__}: {exc}"[:500]))
+            references = self.registry.references()
+            self.emit(ev.References(references=references))
+            seconds = round(time.monotonic() - self.parent.started, 3)
+            answer = "".join(self.parts).strip()
+            self.emit(ev.Done(answer=answer, references=references, nodes=[], seconds=seconds, ok=False))
+
+    async def _report(self) -> None:
         s, ctx = self.settings, self.ctx
         ctx.pages_left = s.research_pages
         title, sections = await self._outline()

@@ -225,3 +225,22 @@ async def test_ask_research_writes_the_report_with_its_references(tmp_path: Path
     assert outlines, err.decode()[-2000:]
     report = (tmp_path / "report.md").read_text()
     assert report.startswith("# The Tollen region") and "## Alder River" in report, report
+
+
+async def test_a_bug_late_in_the_report_keeps_what_was_streamed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failure after the sections were written ends the run with them, cited, and ok false."""
+    from mindsearch.research import Research
+
+    async def broken(self: Research, title: str, sections: list[Any]) -> None:
+        raise RuntimeError("the summary broke")
+
+    monkeypatch.setattr(Research, "_summary", broken)
+    async with FakeOpenAIServer(make_reply(slow_answers=0.0)) as llm:
+        async with engine_for(llm, tmp_path) as engine:
+            seen, _ = await timed_run(engine)
+    state = RunState.from_events([e for _t, e in seen])
+    assert state.finished and not state.ok
+    assert any("the summary broke" in e.message for e in state.errors)
+    assert "## Alder River" in state.answer and "[1]" in state.answer and len(state.references) == 4
