@@ -227,6 +227,10 @@ class Research:
         """The outline, as an ``outline`` event and sections ready to research; never fails."""
         question = self.parent.question
         note, recovered_from = "", ""
+        mode = self.settings.research_outline
+        if mode == "standard" or (mode == "auto" and self.ctx.style == "base"):
+            why = "MINDSEARCH_RESEARCH_OUTLINE is standard" if mode == "standard" else "a base-style model"
+            return self._sections(question, self._standard_outline(), STANDARD_OUTLINE, why)
         try:
             with telemetry.step("plan"):
                 title, chosen, note, recovered_from = await asyncio.wait_for(
@@ -238,6 +242,12 @@ class Research:
             title, chosen, recovered_from = "", None, f"the model failed: {exc}"
         if chosen is None:
             title, chosen, note = question, self._standard_outline(), STANDARD_OUTLINE
+        return self._sections(title, chosen, note, recovered_from)
+
+    def _sections(
+        self, title: str, chosen: list[tuple[str, list[str]]], note: str, recovered_from: str
+    ) -> tuple[str, list[_Section]]:
+        """The outline's sections, each with its own graph; told in the ``outline`` event."""
         sections = []
         for index, (name, questions) in enumerate(chosen, start=1):
             section_run = self._section_run()

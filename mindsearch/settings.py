@@ -292,6 +292,12 @@ class Settings(BaseSettings):
     research_sections: int = Field(
         5, ge=3, le=8, description="Most sections of a research report (the outline asks for 3 to this)."
     )
+    research_outline: Literal["auto", "model", "standard"] = Field(
+        "auto",
+        description="Who writes a report's outline: the model, or a standard outline (overview, key facts, "
+        "recent developments); auto: the model, but a standard outline for base-style models (the "
+        "embedded one spends minutes on a grammar-bound outline it rarely gets right).",
+    )
     research_nodes_per_section: int = Field(
         3, ge=1, le=10, description="Sub-questions researched for one section of a report."
     )

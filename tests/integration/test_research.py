@@ -244,3 +244,18 @@ async def test_a_bug_late_in_the_report_keeps_what_was_streamed(
     assert state.finished and not state.ok
     assert any("the summary broke" in e.message for e in state.errors)
     assert "## Alder River" in state.answer and "[1]" in state.answer and len(state.references) == 4
+
+
+async def test_a_standard_outline_by_setting_asks_the_model_for_none(tmp_path: Path) -> None:
+    """MINDSEARCH_RESEARCH_OUTLINE=standard (what auto chooses for base-style models such as the
+    embedded one): no outline request, the standard sections, each researched and written (here from
+    nothing: the fake model knows none of the standard sub-questions)."""
+    async with FakeOpenAIServer(make_reply(slow_answers=0.0)) as llm:
+        async with engine_for(llm, tmp_path, research_outline="standard") as engine:
+            seen, _ = await timed_run(engine)
+    outline = next(e for _t, e in seen if isinstance(e, ev.Outline))
+    assert outline.note == "used a standard outline" and outline.title == QUESTION
+    assert not [r for r in llm.requests if step(r.body) == "outline"]
+    done = [e for _t, e in seen if isinstance(e, ev.SectionDone) and e.kind == "section"]
+    assert [e.section_id for e in done] == ["s1", "s2", "s3"]
+    assert isinstance(seen[-1][1], ev.Done)
