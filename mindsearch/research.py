@@ -127,6 +127,51 @@ def check_outline(
     return sections[:max_sections]
 
 
+_ASK = re.compile(
+    r"^(please\s+)?(write|give|make|produce|prepare|create|compose)\s+(me\s+)?(an?\s+)?"
+    r"((short|brief|long|detailed|full|quick)\s+)?(research\s+)?"
+    r"(report|overview|summary|essay|article|survey|review|introduction)\s+(on|about|of|into)\s+"
+    r"|^(tell me about|research|explain|describe|summari[sz]e|an? (report|overview) (on|of))\s+",
+    re.IGNORECASE,
+)
+_ASK_ZH = re.compile(r"^(请)?(写|给我|帮我写|做)?(一份|一篇|一个)?(关于)?|(的)?(报告|综述|概述|调研|介绍)$")
+_POSSESSIVE = re.compile(r"^(its|their|the|his|her|a|an)\s+", re.IGNORECASE)
+
+
+def topic_and_aspects(question: str, language: Literal["en", "zh"]) -> tuple[str, list[str]]:
+    """What a report is about and the aspects it names: "Write a short report on Pizza Hut: its founding,
+    its founders and its history" is ("Pizza Hut", ["founding", "founders", "history"])."""
+    text = " ".join(question.split()).strip().rstrip("?？.。!！")
+    text = (_ASK_ZH.sub("", text) if language == "zh" else _ASK.sub("", text)).strip()
+    topic, _, rest = re.split(r"[:：]", text, maxsplit=1)[0], "", ""
+    if re.search(r"[:：]", text):
+        topic, rest = (part.strip() for part in re.split(r"[:：]", text, maxsplit=1))
+    aspects = []
+    for part in re.split(r",|，|、|;|；|\band\b|\bas well as\b|和|及|以及|与", rest):
+        aspect = _POSSESSIVE.sub("", part.strip()).strip()
+        if aspect and any(char.isalnum() for char in aspect):
+            aspects.append(aspect[:100])
+    return (topic.strip() or question)[:300], aspects
+
+
+def standard_outline(question: str, language: Literal["en", "zh"], limit: int) -> list[tuple[str, list[str]]]:
+    """An outline by rule: a section per aspect the question names ("its founding, its founders and its
+    history"), after an overview when there are fewer than three; else the sections any topic has
+    (prompts/common/outline_fallback): overview, key facts, recent developments. No model call."""
+    topic, aspects = topic_and_aspects(question, language)
+    text = render("outline_fallback", style="common", language=language, topic=topic)[0].content
+    standard = []
+    for line in text.splitlines():
+        name, _, asked = line.partition("|")
+        if name.strip() and asked.strip():
+            standard.append((name.strip(), [asked.strip()[:500]]))
+    if len(aspects) < 2:
+        return standard[:limit]
+    joiner = "" if language == "zh" else " "
+    named = [(aspect[:1].upper() + aspect[1:], [f"{topic}{joiner}{aspect}"[:500]]) for aspect in aspects]
+    return ([standard[0]] if len(named) < MIN_SECTIONS else []) + named[: limit - (len(named) < MIN_SECTIONS)]
+
+
 @dataclass
 class _Section:
     id: str
@@ -313,15 +358,8 @@ class Research:
         raise AssertionError("unreachable")
 
     def _standard_outline(self) -> list[tuple[str, list[str]]]:
-        """Sections any topic has, for a model that writes no usable outline (see prompts/common)."""
-        language, question = self.ctx.language, self.parent.question
-        text = render("outline_fallback", style="common", language=language, question=question)
-        sections = []
-        for line in text[0].content.splitlines():
-            name, _, asked = line.partition("|")
-            if name.strip() and asked.strip():
-                sections.append((name.strip(), [asked.strip()[:500]]))
-        return sections[: self.settings.research_sections]
+        """The outline by rule (``standard_outline``), for a model that writes no usable one."""
+        return standard_outline(self.parent.question, self.ctx.language, self.settings.research_sections)
 
     def _section_run(self) -> _Run:
         """A graph of its own for one section, on the run's context (cache, pages, sources, emit)."""

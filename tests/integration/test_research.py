@@ -259,3 +259,40 @@ async def test_a_standard_outline_by_setting_asks_the_model_for_none(tmp_path: P
     done = [e for _t, e in seen if isinstance(e, ev.SectionDone) and e.kind == "section"]
     assert [e.section_id for e in done] == ["s1", "s2", "s3"]
     assert isinstance(seen[-1][1], ev.Done)
+
+
+@pytest.mark.parametrize(
+    ("question", "language", "sections"),
+    [
+        (
+            "Write a short report on Pizza Hut: its founding, its founders and its history",
+            "en",
+            [
+                ("Founding", "Pizza Hut founding"),
+                ("Founders", "Pizza Hut founders"),
+                ("History", "Pizza Hut history"),
+            ],
+        ),
+        (
+            "Tell me about Pizza Hut: its history and its owners",
+            "en",
+            [
+                ("Overview", "What is Pizza Hut?"),
+                ("History", "Pizza Hut history"),
+                ("Owners", "Pizza Hut owners"),
+            ],
+        ),
+        (
+            "写一份关于长江的报告",
+            "zh",
+            [("概述", "长江是什么？"), ("要点", "长江 事实与数据"), ("最新进展", "长江 最新进展")],
+        ),
+        ("长江：源头、流域和经济", "zh", [("源头", "长江源头"), ("流域", "长江流域"), ("经济", "长江经济")]),
+    ],
+)
+def test_the_standard_outline_follows_the_topic_and_the_aspects_a_question_names(
+    question: str, language: Any, sections: list[tuple[str, str]]
+) -> None:
+    from mindsearch.research import standard_outline
+
+    assert standard_outline(question, language, 5) == [(title, [q]) for title, q in sections]
