@@ -296,3 +296,16 @@ def test_the_standard_outline_follows_the_topic_and_the_aspects_a_question_names
     from mindsearch.research import standard_outline
 
     assert standard_outline(question, language, 5) == [(title, [q]) for title, q in sections]
+
+
+async def test_the_token_budget_stops_the_searching_and_the_report_still_ends(tmp_path: Path) -> None:
+    """MINDSEARCH_RESEARCH_TOKENS spent (here by the outline itself): searching stops, every section is
+    written from what it has, and the report ends, naming why in an error and its sections as incomplete."""
+    async with FakeOpenAIServer(make_reply(slow_answers=2.0)) as llm:
+        async with engine_for(llm, tmp_path, research_tokens=1) as engine:
+            seen, seconds = await timed_run(engine)
+    state = RunState.from_events([e for _t, e in seen])
+    assert state.finished and not state.ok and seconds < 10
+    assert any("MINDSEARCH_RESEARCH_TOKENS" in e.message for e in state.errors)
+    assert [s.state for s in state.sections.values()] == ["incomplete"] * 4
+    assert "Incomplete sections: Alder River; Brenn Mountain; Corran Lake; Dunmore Forest." in state.answer
