@@ -298,6 +298,8 @@ class RunRedactor:
                     self._learn(value, updates[name])
         if isinstance(event, ev.NodeDone | ev.Done):
             updates["answer"] = _replace_known(event.answer, self.known)
+        if isinstance(event, ev.SectionDelta | ev.SectionDone):  # a report's text, as the answer's
+            updates["text"] = _replace_known(event.text, self.known)
         if isinstance(event, ev.RunStarted):
             updates["llm"] = public_model_name(event.llm)
         return [*out, event.model_copy(update=updates) if updates else event]
