@@ -362,7 +362,7 @@ class DocumentStore:
             raise DocumentError(
                 filename,
                 413,
-                f"{len(data):,} bytes; the limit for one file is {s.upload_max_file_bytes:,} "
+                f"larger than {s.upload_max_file_bytes:,} bytes, the limit for one file "
                 "(MINDSEARCH_UPLOAD_MAX_FILE_BYTES)",
             )
         kind, parts = extract(filename, data, max_unzipped=s.upload_max_unzipped_bytes)
