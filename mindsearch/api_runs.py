@@ -97,7 +97,8 @@ def add_run_routes(app: FastAPI, server: Server) -> None:
             raise HTTPException(404, "no such finished run (runs are kept for export while the server runs)")
         report = report_of(run.question, run.answer, run.references)
         try:
-            data = await asyncio.to_thread(export, report, format, language=run.language)
+            font = server.settings.export_font
+            data = await asyncio.to_thread(export, report, format, language=run.language, font=font)
         except (ExportError, ImportError) as exc:
             raise HTTPException(501, f"cannot export as {format} on this server: {exc}") from exc
         media, suffix = FORMATS[format]

@@ -580,7 +580,10 @@ async def ask_command(
                     ok = event.ok
                     if kept is not None and event.answer:  # the turn the user saw, as it was searched
                         kept.append(standalone, event.answer)
-                    if output is not None and not write_output(output, standalone, event, language):
+                    written = output is None or write_output(
+                        output, standalone, event, language, settings.export_font
+                    )
+                    if not written:
                         ok = False
                 if isinstance(event, ev.RunStarted):
                     language = event.language
@@ -599,7 +602,7 @@ def output_format(path: Path) -> str | None:
     return suffix if suffix in FORMATS else None
 
 
-def write_output(path: Path, question: str, done: ev.Done, language: str) -> bool:
+def write_output(path: Path, question: str, done: ev.Done, language: str, font: Path | None = None) -> bool:
     """Write the finished answer to ``path`` in the format its suffix names; say so, or why not."""
     from .exports import ExportError, export, report_of
 
@@ -610,7 +613,7 @@ def write_output(path: Path, question: str, done: ev.Done, language: str) -> boo
         console.print(f"mindsearch: --output {path}: {why}", style="red", markup=False)
         return False
     try:
-        data = export(report_of(question, done.answer, done.references), fmt, language=language)
+        data = export(report_of(question, done.answer, done.references), fmt, language=language, font=font)
         path.write_bytes(data)
     except (ExportError, ImportError, OSError) as exc:
         console.print(f"mindsearch: --output {path}: {exc}", style="red", markup=False)

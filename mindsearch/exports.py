@@ -10,7 +10,7 @@ The writers were chosen for correctness and install weight: fpdf2 (LGPL-3.0, pur
 and Pillow, no system libraries) writes PDF with an embedded TrueType font, so Chinese renders wherever
 the PDF is opened; python-docx (MIT, on lxml) writes DOCX. WeasyPrint (needs Pango) and ReportLab's
 C-accelerated build were heavier for no gain here. PDF needs a CJK font on the machine (Debian's
-``fonts-wqy-microhei``, or ``MINDSEARCH_EXPORT_FONT``); without one, a PDF with Chinese text is refused
+``fonts-wqy-microhei``, or the ``export_font`` setting); without one, a PDF with Chinese text is refused
 with an error that says what to install rather than written with empty boxes.
 """
 
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import html
 import io
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -247,24 +246,24 @@ def to_html(report: Report, *, references_title: str = "References", language: s
 
 
 # -- PDF -----------------------------------------------------------------------------------------------
-def cjk_font() -> Path | None:
-    """A font with Chinese glyphs fpdf2 can embed: ``MINDSEARCH_EXPORT_FONT``, else a known system path."""
-    chosen = os.environ.get("MINDSEARCH_EXPORT_FONT")
+def cjk_font(chosen: Path | None = None) -> Path | None:
+    """A font with Chinese glyphs fpdf2 can embed: ``chosen`` (the ``export_font`` setting), else a known
+    system path."""
     for candidate in (chosen, *FONT_CANDIDATES):
         if candidate and Path(candidate).is_file():
             return Path(candidate)
     return None
 
 
-def to_pdf(report: Report, *, references_title: str = "References") -> bytes:
+def to_pdf(report: Report, *, references_title: str = "References", font_file: Path | None = None) -> bytes:
     from fpdf import FPDF
     from fpdf.enums import XPos, YPos
 
-    font = cjk_font()
+    font = cjk_font(font_file)
     if font is None and _CJK.search(report.text):
         raise ExportError(
             "no CJK font to write Chinese into the PDF: install fonts-wqy-microhei "
-            "(apt-get install fonts-wqy-microhei) or set MINDSEARCH_EXPORT_FONT to a .ttf/.ttc file"
+            "(apt-get install fonts-wqy-microhei) or set MINDSEARCH_EXPORT_FONT to a .ttf or .ttc file"
         )
     if font is None and Path(LATIN_FONT).is_file():
         font = Path(LATIN_FONT)
@@ -387,7 +386,7 @@ def to_docx(report: Report, *, references_title: str = "References") -> bytes:
     return out.getvalue()
 
 
-def export(report: Report, fmt: str, *, language: str = "en") -> bytes:
+def export(report: Report, fmt: str, *, language: str = "en", font: Path | None = None) -> bytes:
     """The report in one of ``FORMATS``; ``ExportError`` when this machine cannot write it."""
     title = "参考文献" if language == "zh" else "References"
     if fmt == "md":
@@ -395,7 +394,7 @@ def export(report: Report, fmt: str, *, language: str = "en") -> bytes:
     if fmt == "html":
         return to_html(report, references_title=title, language=language)
     if fmt == "pdf":
-        return to_pdf(report, references_title=title)
+        return to_pdf(report, references_title=title, font_file=font)
     if fmt == "docx":
         return to_docx(report, references_title=title)
     raise ValueError(f"unknown export format {fmt!r}; choose from {', '.join(FORMATS)}")

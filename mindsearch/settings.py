@@ -288,6 +288,12 @@ class Settings(BaseSettings):
         description="Most bytes a DOCX may unpack to; more is refused as a possible zip bomb.",
     )
 
+    export_font: Path | None = Field(
+        None,
+        description="A .ttf or .ttc font with Chinese glyphs for PDF export (unset: a system one such as "
+        "Debian's fonts-wqy-microhei).",
+    )
+
     # --- research mode (depth "deep", `mindsearch ask --research`) -------------------------------
     research_sections: int = Field(
         5, ge=3, le=8, description="Most sections of a research report (the outline asks for 3 to this)."
