@@ -10,6 +10,7 @@ Every string that did not come from this code is escaped before Streamlit render
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from pathlib import Path
@@ -27,12 +28,17 @@ from view import (
     SessionLost,
     UIConfig,
     cited_markdown,
+    collections,
     escape,
+    export_bytes,
     one_line,
+    outline_markdown,
     printable,
     references_markdown,
+    report_markdown,
     server_engines,
     stream_events,
+    upload_documents,
 )
 
 # coloured dots in Streamlit's label markup: no emoji font is needed to see a node's state
@@ -62,6 +68,12 @@ def offered_engines(server_url: str, key: str) -> list[str]:
     return server_engines(UIConfig(server_url=server_url, api_key=key))
 
 
+@st.cache_data(ttl=10, show_spinner=False, max_entries=64)
+def known_collections(server_url: str, key: str) -> list[str]:
+    """The collections the visitor may search, asked at most every 10 s (and after an upload)."""
+    return collections(UIConfig(server_url=server_url, api_key=key))
+
+
 with st.sidebar:
     st.header("mindsearch")
     visitor_key = ""
@@ -80,18 +92,54 @@ with st.sidebar:
         help=None if offered else "the server's engines could not be listed; it searches its default ones",
     )
     language = st.selectbox("Answer language", ["auto", "en", "zh"])
-    depth = st.selectbox("Depth", ["normal", "quick", "deep"], help="quick: one sub-question, one round")
+    depth = st.selectbox(
+        "Depth",
+        ["normal", "quick", "deep"],
+        help="quick: one sub-question, one round; deep: research mode, an outlined report of cited sections",
+    )
     time_range = st.selectbox("Time range", list(TIME_RANGES), format_func=TIME_RANGES.__getitem__)
     if st.button("New conversation"):
         st.session_state.turns = []
         st.session_state.session_id = None
         st.rerun()
+    with st.expander("Your documents"):
+        uploads = st.file_uploader(
+            "PDF, DOCX, HTML, Markdown, text, JSON", accept_multiple_files=True, key="uploads"
+        )
+        target = st.text_input("Collection", "default", max_chars=64)
+        if st.button("Upload", disabled=not uploads):
+            try:
+                landed, refused = upload_documents(
+                    config, [(f.name, f.getvalue()) for f in uploads or []], target, visitor_key
+                )
+            except ServerError as exc:
+                st.error(escape(str(exc)))
+            else:
+                if landed:
+                    known_collections.clear()
+                    st.success(escape(f"added to {target}: {', '.join(landed)}"))
+                for line in refused:
+                    st.error(escape(line))
+        try:
+            known = known_collections(config.server_url, config.key_for(visitor_key))
+        except ServerError:
+            known = []
+        chosen_collections = st.multiselect(
+            "Search only these collections",
+            known,
+            default=[],
+            placeholder="none: the server's usual sources",
+            disabled=not known,
+        )
 
 
 def options() -> dict[str, Any]:
     chosen: dict[str, Any] = {"language": language, "depth": depth}
     if engines:
         chosen["engines"] = engines
+    if chosen_collections:  # documents are searched by the local engine
+        chosen["collections"] = chosen_collections
+        chosen["engines"] = list(dict.fromkeys([*engines, "local"]))
     if time_range:
         chosen["time_range"] = time_range
     return chosen
@@ -106,10 +154,13 @@ def remember_session(session_id: str) -> None:
     st.session_state.session_id = session_id
 
 
-def show_run(view: RunView) -> None:
+def show_run(view: RunView, *, downloads: bool = True) -> None:
     """One run: errors, the graph, the answer with citations, references, and a panel per node."""
     for error in view.error_messages():
         st.error(escape(error))
+    if view.sections:  # research mode: the outline with its progress, then the report as it is written
+        show_report(view, downloads=downloads)
+        return
     if view.nodes:
         st.graphviz_chart(view.dot())
     if view.answer:
@@ -124,6 +175,48 @@ def show_run(view: RunView) -> None:
     if view.finished:  # the server's done arrived, complete or not
         count = len(view.nodes)
         st.caption(f"{count} sub-question{'' if count == 1 else 's'}, {view.seconds:.1f} s")
+        if downloads:
+            show_downloads(view)
+
+
+def show_report(view: RunView, *, downloads: bool) -> None:
+    st.subheader(one_line(view.title or view.question))
+    st.markdown("**Outline**  \n" + outline_markdown(view))
+    report = report_markdown(view)
+    if report:
+        st.markdown(report)
+    elif view.status == "running":
+        st.caption("Researching the sections…")
+    if view.references:
+        st.markdown("**References**  \n" + references_markdown(as_dicts(view.references)))
+    if view.finished:
+        count = len(view.section_progress())
+        st.caption(f"{count} sections, {len(view.nodes)} sub-questions, {view.seconds:.1f} s")
+        if downloads:
+            show_downloads(view)
+
+
+def show_downloads(view: RunView) -> None:
+    """Download buttons for the finished run; each file is asked of the server when clicked."""
+    if not view.run_id or not view.answer:
+        return
+    formats = {
+        "md": ("Markdown", "text/markdown"),
+        "html": ("HTML", "text/html"),
+        "pdf": ("PDF", "application/pdf"),
+    }
+    formats["docx"] = ("DOCX", "application/vnd.openxmlformats-officedocument.wordprocessingml.document")
+    columns = st.columns(len(formats))
+    for column, (fmt, (label, mime)) in zip(columns, formats.items(), strict=True):
+        with column:
+            st.download_button(
+                label,
+                data=functools.partial(export_bytes, config, view.run_id, fmt, visitor_key),
+                file_name=f"mindsearch-{view.run_id[:16]}.{fmt}",
+                mime=mime,
+                key=f"download-{view.run_id}-{fmt}",
+                on_click="ignore",
+            )
 
 
 def show_node(node: RunNode) -> None:
@@ -179,7 +272,7 @@ if question:
                 view.apply_json(event)
                 if time.monotonic() - shown > 0.1 or event.get("type") == "done":
                     with live.container():
-                        show_run(view)
+                        show_run(view, downloads=False)  # the buttons come once, when it is over
                     shown = time.monotonic()
         except SessionLost as exc:
             st.session_state.session_id = None

@@ -140,6 +140,12 @@ class RunView(RunState):
             return "Searching… waiting for " + ", ".join(waiting)
         return "Writing the answer…"
 
+    def section_progress(self) -> list[tuple[str, str]]:
+        """A research report's sections as (title, state), in outline order: what the outline shows."""
+        return [
+            (section.title, section.state) for section in self.sections.values() if section.kind == "section"
+        ]
+
     def error_messages(self) -> list[str]:
         """Every error of the run, one line each: the server's as they came, then the client's."""
         lines = [
@@ -180,6 +186,37 @@ def cited_markdown(text: str, references: list[dict[str, Any]]) -> str:
         last = match.end()
     out.append(escape(text[last:]))
     return "".join(out)
+
+
+SECTION_ICONS = {
+    "waiting": ":gray[○]",
+    "researching": ":orange[●]",
+    "writing": ":blue[●]",
+    "done": ":green[●]",
+    "incomplete": ":red[●]",
+}
+
+
+def outline_markdown(view: RunState) -> str:
+    """The outline with each section's progress, one line each (escaped)."""
+    lines = []
+    for title, state in [(s.title, s.state) for s in view.sections.values() if s.kind == "section"]:
+        lines.append(rf"{SECTION_ICONS.get(state, '')} {one_line(title)} \({escape(state)}\)")
+    return "  \n".join(lines)
+
+
+def report_markdown(view: RunState) -> str:
+    """A research report as it stands: each section (then the summary) under its heading, its citations
+    linked; the title and headings are the model's text, so they are escaped like everything else."""
+    refs = [reference.model_dump() for reference in view.references]
+    parts = []
+    for section in view.sections.values():
+        if not section.text:
+            continue
+        parts.append(f"#### {one_line(section.title)}\n\n{cited_markdown(section.text, refs)}")
+        if section.state == "incomplete":
+            parts.append(":red[incomplete]")
+    return "\n\n".join(parts)
 
 
 def references_markdown(references: list[dict[str, Any]]) -> str:
@@ -261,6 +298,84 @@ def stream_events(
         raise ServerError("the server did not answer in time") from exc
     except httpx.HTTPError as exc:
         raise ServerError(f"the connection to the server failed ({type(exc).__name__})") from exc
+
+
+def _headers(config: UIConfig, visitor_key: str) -> dict[str, str]:
+    key = config.key_for(visitor_key)
+    return {"Authorization": f"Bearer {key}"} if key else {}
+
+
+def upload_documents(
+    config: UIConfig,
+    files: list[tuple[str, bytes]],
+    collection: str,
+    visitor_key: str = "",
+    timeout: float = 120.0,
+) -> tuple[list[str], list[str]]:
+    """Upload files to a collection (``POST /v1/documents``): the names that landed, and one line per
+    refused file naming it and why (the server's own reason, cut short)."""
+    url = config.server_url.rstrip("/") + "/v1/documents"
+    parts = [("files", (name, data, "application/octet-stream")) for name, data in files]
+    try:
+        response = httpx.post(
+            url,
+            data={"collection": collection},
+            files=parts,
+            headers=_headers(config, visitor_key),
+            timeout=httpx.Timeout(timeout, connect=5.0),
+            follow_redirects=False,
+            trust_env=False,
+        )
+    except httpx.HTTPError as exc:
+        raise ServerError(f"the upload failed ({type(exc).__name__})") from exc
+    try:
+        body = response.json()
+        landed = [str(d["filename"]) for d in body.get("documents", [])]
+        refused = [f"{e['file']}: {e['message']}"[:300] for e in body.get("errors", [])]
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ServerError(f"the upload was refused (HTTP {response.status_code})") from exc
+    if response.status_code == 413 and not refused:
+        refused = ["the upload is larger than the server takes"]
+    return landed, refused
+
+
+def collections(config: UIConfig, visitor_key: str = "", timeout: float = 5.0) -> list[str]:
+    """The collections of documents the visitor may search (``GET /v1/documents``), by name."""
+    url = config.server_url.rstrip("/") + "/v1/documents"
+    try:
+        response = httpx.get(
+            url,
+            headers=_headers(config, visitor_key),
+            timeout=timeout,
+            follow_redirects=False,
+            trust_env=False,
+        )
+        found = response.json()["documents"] if response.status_code == 200 else []
+    except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+        raise ServerError(f"the documents could not be listed ({type(exc).__name__})") from exc
+    names = [str(doc.get("collection", "")) for doc in found if isinstance(doc, dict)]
+    return sorted({name for name in names if re.fullmatch(r"[A-Za-z0-9_\-]{1,64}", name)})
+
+
+def export_bytes(
+    config: UIConfig, run_id: str, fmt: str, visitor_key: str = "", timeout: float = 60.0
+) -> bytes:
+    """A finished run in a format (``GET /v1/runs/{run_id}/export``), for a download button."""
+    url = config.server_url.rstrip("/") + f"/v1/runs/{quote(run_id, safe='')}/export"
+    try:
+        response = httpx.get(
+            url,
+            params={"format": fmt},
+            headers=_headers(config, visitor_key),
+            timeout=timeout,
+            follow_redirects=False,
+            trust_env=False,
+        )
+    except httpx.HTTPError as exc:
+        raise ServerError(f"the export failed ({type(exc).__name__})") from exc
+    if response.status_code != 200:
+        raise ServerError(f"the export failed (HTTP {response.status_code})")
+    return response.content
 
 
 def server_engines(config: UIConfig, visitor_key: str = "", timeout: float = 5.0) -> list[str]:

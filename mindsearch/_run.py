@@ -316,6 +316,7 @@ class _Run:
         self.depth = "normal"
         self.ctx: RunContext | None = None
         self.incomplete: list[str] = []  # why the answer is not complete, if it is not
+        self.slots: asyncio.Semaphore | None = None  # node searches at once, shared by a report's sections
 
     async def run(self) -> None:
         s = self.settings
@@ -339,10 +340,16 @@ class _Run:
             await model.ready()
         except LLMError as exc:
             return self.emit.refuse(str(exc), "llm", self.started)
+        from ._documents import scoped_engines  # collections of uploaded documents (mindsearch/_documents.py)
+
+        try:
+            engines = scoped_engines(self.engine.engines_for(s), s)
+        except LookupError as exc:
+            return self.emit.refuse(str(exc), "settings", self.started)
         self.ctx = RunContext(
             settings=s,
             model=model,
-            engines=self.engine.engines_for(s),
+            engines=engines,
             fetcher=self.engine.fetcher,
             extractor=self.engine.extractor,
             cache=self.engine.cache,
@@ -374,6 +381,10 @@ class _Run:
         )
         if self.depth == "quick" and self.fixed_plan is None:
             self.fixed_plan = [SubQuestion(id="q1", question=self.question)]
+        if self.depth == "deep" and self.fixed_plan is None:
+            from ._research import Research  # research mode: an outlined report (mindsearch/_research.py)
+
+            return await Research(self).run()
         try:
             await asyncio.wait_for(self._schedule(), s.total_timeout)
         except asyncio.TimeoutError:
@@ -543,7 +554,10 @@ class _Run:
         telemetry.enter_node(node.id)  # this task's model calls, searches and fetches are the node's
         parents = self.graph.parents(node.id)
         try:
-            result = await asyncio.wait_for(Searcher(self.ctx).run(node, parents), self.settings.node_timeout)
+            async with self.slots or contextlib.nullcontext():
+                result = await asyncio.wait_for(
+                    Searcher(self.ctx).run(node, parents), self.settings.node_timeout
+                )
         except asyncio.TimeoutError:
             self._fail(node, f"timed out after {self.settings.node_timeout:g} s (MINDSEARCH_NODE_TIMEOUT)")
         except (NodeFailed, LLMError) as exc:

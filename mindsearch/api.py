@@ -34,6 +34,9 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from . import __version__
 from . import _logs as logs
 from . import events as ev
+from ._api_documents import add_document_routes, check_collections
+from ._api_runs import FinishedRuns, RunRecorder, add_run_routes
+from ._documents import OWNER
 from ._run import MindSearch
 from ._sessions import OPEN, owner_of
 from ._store import open_store
@@ -169,6 +172,7 @@ class SearchResult(BaseModel):
     usage: RunUsage = Field(
         default_factory=RunUsage, description="The tokens of every model call of the run, summed."
     )
+    run_id: str = Field("", description="The run, for GET /v1/runs/{run_id}/export.")
 
 
 # --- what clients are told ------------------------------------------------------------------------
@@ -296,6 +300,8 @@ class RunRedactor:
                     self._learn(value, updates[name])
         if isinstance(event, ev.NodeDone | ev.Done):
             updates["answer"] = _replace_known(event.answer, self.known)
+        if isinstance(event, ev.SectionDelta | ev.SectionDone):  # a report's text, as the answer's
+            updates["text"] = _replace_known(event.text, self.known)
         if isinstance(event, ev.RunStarted):
             updates["llm"] = public_model_name(event.llm)
         return [*out, event.model_copy(update=updates) if updates else event]
@@ -347,6 +353,7 @@ class Server:
             if secret
         ]
         self._health: tuple[float, dict[str, Any]] | None = None
+        self.finished_runs = FinishedRuns(settings.runs_kept)  # for export (api_runs.py)
 
     def reserve(self) -> Callable[[], None]:
         """Take a run slot or raise 503; the returned function gives it back (once)."""
@@ -395,7 +402,7 @@ class Server:
                         f"settings.engines: {', '.join(extra)} not enabled on this server "
                         f"(it searches {', '.join(s.engines)})",
                     )
-            elif name in ("language", "search_language", "time_range"):
+            elif name in ("language", "search_language", "time_range", "collections"):
                 continue  # what is searched, not how much
             elif name.startswith("citation_"):
                 continue  # stricter or looser checks cost the server nothing
@@ -467,13 +474,17 @@ class Server:
         options: RunOptions,
         session: str | None,
         request_id: str,
+        owner: str = OPEN,
     ) -> AsyncIterator[ev.Event]:
         """The engine's events as clients may see them (``RunRedactor``); the finished turn is stored in
         the session, as the standalone question."""
         standalone = question
         redactor = RunRedactor(self.secrets, request_id)
         REQUEST_ID.set(request_id)  # the run's log record and span name the request
+        OWNER.set(owner)  # whose collections of documents the run may search
+        recorder = RunRecorder(self.finished_runs, owner)
         async for event in self.engine.stream(question, history, options=options):
+            recorder.see(event)
             if isinstance(event, ev.RunStarted):
                 standalone = event.question
             if isinstance(event, ev.Done) and session and event.ok:
@@ -604,8 +615,16 @@ class BodyLimit:
     request lines and headers over ``header_limit`` bytes with 431 (uvicorn's h11 limit only catches
     headers that arrive in pieces)."""
 
-    def __init__(self, app: ASGIApp, limit: int, timeout: float = 30.0, header_limit: int = 16384) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        limit: int,
+        timeout: float = 30.0,
+        header_limit: int = 16384,
+        paths: dict[str, int] | None = None,
+    ) -> None:
         self.app, self.limit, self.timeout, self.header_limit = app, limit, timeout, header_limit
+        self.paths = paths or {}  # routes with a limit of their own (uploads)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -617,22 +636,24 @@ class BodyLimit:
             return await _json_error(
                 send, 431, f"the request line and headers are larger than {self.header_limit} bytes", close
             )
+        limit = self.paths.get(scope.get("path", ""), self.limit)
         declared = dict(scope.get("headers", [])).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            return await _json_error(send, 413, f"the request body is larger than {self.limit} bytes", close)
-        # Bodies are small (the limit is kilobytes): read the whole body first, then replay it.
-        body, more = b"", True
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            return await _json_error(send, 413, f"the request body is larger than {limit} bytes", close)
+        # Bodies are small (kilobytes; an upload's megabytes): read the whole body first, then replay it.
+        buffer, more = bytearray(), True
         with anyio.move_on_after(self.timeout) as deadline:
             while more:
                 message = await receive()
                 if message["type"] != "http.request":
                     return  # the client left
-                body += message.get("body", b"")
+                buffer += message.get("body", b"")
                 more = message.get("more_body", False)
-                if len(body) > self.limit:
+                if len(buffer) > limit:
                     return await _json_error(
-                        send, 413, f"the request body is larger than {self.limit} bytes", close
+                        send, 413, f"the request body is larger than {limit} bytes", close
                     )
+        body = bytes(buffer)
         if deadline.cancelled_caught:
             return await _json_error(
                 send, 408, f"the request body did not arrive within {self.timeout:g} s", close
@@ -737,6 +758,7 @@ def create_app(settings: Settings | None = None, *, engine: MindSearch | None = 
             await server.fleet.stop()
         await server.engine.aclose()
         await server.store.close()
+        documents.close()
 
     app = FastAPI(
         title="mindsearch",
@@ -777,6 +799,7 @@ def create_app(settings: Settings | None = None, *, engine: MindSearch | None = 
         question = server.check_question(body.question)
         options = server.options(body.settings)
         owner = await server.owner(request)
+        check_collections(request, owner, options.collections)
         session, history = await server.find_session(body.session_id, owner, foreign="404")
         if server.fleet is not None:  # a queued run, on any worker of the fleet (scale.fleet)
             from ._scale.fleet import search_reply
@@ -787,7 +810,7 @@ def create_app(settings: Settings | None = None, *, engine: MindSearch | None = 
             headers = {"X-Session-Id": session, "X-Request-Id": request_id}
             return await search_reply(server, server.fleet, run, headers, body.stream)
         release, session, headers, request_id = await server.start(session, owner)
-        events = server.events(question, history, options, session, request_id)
+        events = server.events(question, history, options, session, request_id, owner)
         if body.stream:
             return EventStreamResponse((sse(event) async for event in events), release, headers)
         try:
@@ -819,8 +842,11 @@ def create_app(settings: Settings | None = None, *, engine: MindSearch | None = 
             ids = {"X-Session-Id": session, "X-Request-Id": request_id, "X-Run-Id": run}
             return server.fleet.stream(run, ids)  # type: ignore[no-any-return]
         release, session, headers, request_id = await server.start(session, owner)
-        events = server.events(question, history or stored, RunOptions(), session, request_id)
+        events = server.events(question, history or stored, RunOptions(), session, request_id, owner)
         return EventStreamResponse((sse(event) async for event in events), release, headers)
+
+    documents = add_document_routes(app, server)  # POST/GET/DELETE /v1/documents (api_documents.py)
+    add_run_routes(app, server)  # GET /v1/runs/{id}/export (api_runs.py)
 
     @app.get("/v1/engines", response_model=EngineList)
     async def engines() -> EngineList:
@@ -842,14 +868,14 @@ def create_app(settings: Settings | None = None, *, engine: MindSearch | None = 
         question, history = split_chat(body.messages)
         question = server.check_question(question)
         request_id = uuid.uuid4().hex[:16]
+        owner = await server.owner(request)
         if server.fleet is not None:  # a queued run (scale.fleet), read back from its event stream
-            owner = await server.owner(request)
             run = await server.fleet.submit(question, history, RunOptions(), "", owner, request_id)
             release: Callable[[], None] = lambda: None  # noqa: E731 - the worker holds the fleet's slot
             events = server.fleet.events(run)
         else:
             release = server.reserve()
-            events = server.events(question, history, RunOptions(), None, request_id)
+            events = server.events(question, history, RunOptions(), None, request_id, owner)
         completion_id = f"chatcmpl-{uuid.uuid4().hex}"
         headers = {"X-Request-Id": request_id}
         if body.stream:
@@ -903,6 +929,7 @@ def create_app(settings: Settings | None = None, *, engine: MindSearch | None = 
     app.add_middleware(
         BodyLimit,  # type: ignore[arg-type]
         limit=settings.max_body_bytes,
+        paths={"/v1/documents": settings.upload_max_total_bytes},
         timeout=settings.body_timeout,
         header_limit=settings.max_header_bytes,
     )
@@ -1060,6 +1087,7 @@ async def collect(events: AsyncIterator[ev.Event]) -> SearchResult:
         ok=state.ok,
         seconds=state.seconds,
         usage=state.usage,
+        run_id=state.run_id,
     )
 
 

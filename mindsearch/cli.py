@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -24,6 +25,7 @@ from rich.tree import Tree
 from . import _logs as logs
 from . import _telemetry as telemetry
 from . import events as ev
+from ._telemetry.redact import redact
 from .options import OptionsError, RunOptions
 from .plugins import BACKENDS, ENGINES, PluginError, check_plugins, require_backend
 from .settings import Settings
@@ -47,6 +49,13 @@ def _add_settings_flags(parser: argparse.ArgumentParser) -> None:
         "--engines",
         dest="engines",
         help=f"search engines, comma-separated: {', '.join(ENGINES.names())}",
+    )
+    group.add_argument(
+        "--collection",
+        "--collections",
+        dest="collections",
+        metavar="NAMES",
+        help="search only these collections of documents (comma-separated) with the local engine",
     )
     group.add_argument("--searxng-url")
     group.add_argument("--language", choices=["auto", "en", "zh"], help="answer language")
@@ -80,6 +89,7 @@ SETTING_FLAGS = (
     "model_path",
     "prompt_style",
     "engines",
+    "collections",
     "searxng_url",
     "language",
     "search_language",
@@ -120,6 +130,8 @@ def options_from(args: argparse.Namespace) -> RunOptions:
         for name in (*RUN_OPTION_FLAGS, "depth")
         if getattr(args, name, None) is not None
     }
+    if isinstance(given.get("collections"), str):
+        given["collections"] = [part.strip() for part in given["collections"].split(",") if part.strip()]
     if isinstance(given.get("engines"), str):
         # an unknown name is refused by RunOptions as Settings refuses it, naming the registered ones
         given["engines"] = [part.strip() for part in given["engines"].split(",") if part.strip()]
@@ -137,8 +149,24 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument(
         "--depth",
         choices=["quick", "normal", "deep"],
-        help="quick: the question is searched as one sub-question, with no planner; normal (the default) "
-        "and deep: the planner splits it",
+        help="quick: the question is searched as one sub-question, with no planner; normal (the default): "
+        "the planner splits it; deep: research mode (as --research)",
+    )
+    ask.add_argument(
+        "--research",
+        action="store_const",
+        const="deep",
+        dest="depth",
+        help="research mode: an outline, each section researched and written with citations numbered "
+        "across the report, a summary and one reference list (depth deep; budgets: MINDSEARCH_RESEARCH_*)",
+    )
+    ask.add_argument(
+        "--output",
+        "-o",
+        type=Path,
+        metavar="FILE",
+        help="also write the answer or report with its references to FILE: .md, .html, .pdf or .docx "
+        "(PDF with Chinese needs a CJK font, e.g. fonts-wqy-microhei)",
     )
     ask.add_argument(
         "--session",
@@ -168,6 +196,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     index_mode.add_argument(
         "--reset", action="store_true", help="remove all your documents: the demo corpus is searched again"
+    )
+    index.add_argument(
+        "--collection",
+        metavar="NAME",
+        help="add to (or --list, --reset) the shared collection NAME instead of the local index: searched "
+        "with collections=[NAME] by every caller of the server, the type of each file judged from its "
+        "content (PDF, DOCX, HTML, Markdown, text, JSON, JSONL)",
     )
     index.add_argument("--data-dir", type=Path)
     sub.add_parser("schema", help="print the JSON Schema of one event")
@@ -213,6 +248,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:  # `mindsearch schema | head`: the reader has gone, which is not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 0
+
+
+def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     verbosity = int(getattr(args, "verbose", 0) or 0)
     logs.configure(verbosity)
@@ -231,6 +274,9 @@ def main(argv: list[str] | None = None) -> int:
             options.apply(settings)  # the run's settings, checked together now rather than in the run
             check_plugins(settings.llm, options.engines or settings.engines)  # a broken one stops here
             require_backend(settings)  # a missing extra (embedded, lmdeploy): one line naming the install
+            if args.output is not None and output_format(args.output) is None:
+                print(f"mindsearch: --output {args.output}: use .md, .html, .pdf or .docx", file=sys.stderr)
+                return 2
             if args.session is not None and not SESSION_NAME.fullmatch(args.session):
                 print(
                     "mindsearch: invalid setting session: use 1-64 letters, digits, '.', '_' or '-'",
@@ -278,6 +324,7 @@ def main(argv: list[str] | None = None) -> int:
                 as_json=args.json,
                 session=args.session,
                 verbosity=verbosity,
+                output=args.output,
             )
         )
     except KeyboardInterrupt:
@@ -388,6 +435,51 @@ async def keys_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def collection_command(
+    args: argparse.Namespace, settings: Settings, console: Console, mode: str | None
+) -> int:
+    """``mindsearch index --collection NAME``: files into a shared collection of documents, or --list or
+    --reset it. Each file that cannot be read is named with why; the others land (exit 1 if none did)."""
+    from ._documents import COLLECTION, SHARED, DocumentError, DocumentStore, iter_paths
+
+    name = str(args.collection)
+    if not COLLECTION.match(name):
+        console.print("[red]mindsearch index: a collection name is 1-64 letters, digits, '-' or '_'")
+        return 2
+    if mode == "--remove":
+        console.print("[red]mindsearch index: --remove does not take --collection; --reset empties one")
+        return 2
+    store = DocumentStore(settings)
+    try:
+        if mode == "--list":
+            found = store.documents(SHARED, name)
+            for doc in found:
+                console.print(f"{doc.id}  {doc.filename}  {doc.kind}  {doc.parts} parts", markup=False)
+            console.print(f"collection {name}: {len(found)} documents")
+            return 0
+        if mode == "--reset":
+            removed = store.drop(SHARED, name)
+            console.print(f"collection {name}: {removed} documents removed")
+            return 0
+        added = 0
+        for path in iter_paths(list(args.paths)):
+            try:
+                data = path.read_bytes()
+                doc = store.add(SHARED, name, path.name, data)
+            except OSError as exc:
+                console.print(f"[red]{path}: {exc.strerror or exc}", markup=True)
+                continue
+            except DocumentError as exc:
+                console.print(f"{path}: {exc.reason}", style="red", markup=False)
+                continue
+            added += 1
+            console.print(f"{path}: {doc.kind}, {doc.parts} parts", markup=False)
+        console.print(f"collection {name}: {added} files added")
+        return 0 if added else 1
+    finally:
+        store.close()
+
+
 def index_command(args: argparse.Namespace) -> int:
     """Add files to the local index, or --list, --remove or --reset it. Exit 0 when done, 1 when nothing
     was done (nothing matched, nothing readable, the index busy or unreadable), 2 on bad usage."""
@@ -403,6 +495,8 @@ def index_command(args: argparse.Namespace) -> int:
     if not mode and not args.paths:
         console.print("[red]mindsearch index: give files or folders to add, or --list, --remove or --reset")
         return 2
+    if args.collection is not None:
+        return collection_command(args, settings, console, mode)
     paragraphs = f"{local.demo_corpus_size():,} Wikipedia paragraphs"
     demo = f"the bundled demo corpus ({paragraphs})"
 
@@ -538,6 +632,7 @@ async def ask_command(
     as_json: bool,
     session: str | None = None,
     verbosity: int = 0,
+    output: Path | None = None,
 ) -> int:
     from ._run import MindSearch
 
@@ -545,6 +640,7 @@ async def ask_command(
     history = kept.history() if kept else []
     ok = False
     standalone = question
+    language = "en"
     async with MindSearch(settings) as engine:
         view = None if as_json else LiveView(Console(), verbosity=verbosity)
         try:
@@ -560,10 +656,46 @@ async def ask_command(
                     ok = event.ok
                     if kept is not None and event.answer:  # the turn the user saw, as it was searched
                         kept.append(standalone, event.answer)
+                    written = output is None or write_output(
+                        output, standalone, event, language, settings.export_font
+                    )
+                    if not written:
+                        ok = False
+                if isinstance(event, ev.RunStarted):
+                    language = event.language
         finally:
             if view is not None:
                 view.close()
     return 0 if ok else 1
+
+
+def output_format(path: Path) -> str | None:
+    """The export format a file name asks for (``report.pdf``: pdf), or None for an unknown suffix."""
+    from ._exports import FORMATS
+
+    suffix = path.suffix.lower().lstrip(".")
+    suffix = {"markdown": "md", "htm": "html"}.get(suffix, suffix)
+    return suffix if suffix in FORMATS else None
+
+
+def write_output(path: Path, question: str, done: ev.Done, language: str, font: Path | None = None) -> bool:
+    """Write the finished answer to ``path`` in the format its suffix names; say so, or why not."""
+    from ._exports import ExportError, export, report_of
+
+    console = Console(stderr=True, highlight=False)
+    fmt = output_format(path)
+    if fmt is None or not done.answer:
+        why = "nothing to write: the run gave no answer" if fmt else "use .md, .html, .pdf or .docx"
+        console.print(f"mindsearch: --output {path}: {why}", style="red", markup=False)
+        return False
+    try:
+        data = export(report_of(question, done.answer, done.references), fmt, language=language, font=font)
+        path.write_bytes(data)
+    except (ExportError, ImportError, OSError) as exc:
+        console.print(f"mindsearch: --output {path}: {exc}", style="red", markup=False)
+        return False
+    console.print(f"wrote {path} ({len(data):,} bytes)", markup=False)
+    return True
 
 
 def plural(count: int, noun: str) -> str:
@@ -636,7 +768,7 @@ class LiveView:
             else:
                 where = f" in {event.node_id}" if event.node_id else ""
                 line = Text(f"{event.stage} error{where}: ", style="red")
-                line.append(event.message)
+                line.append(redact(event.message))  # a URL's password or a key never reaches the screen
                 self.console.print(line, highlight=False, soft_wrap=True)
         elif isinstance(event, ev.AnswerDelta):
             if not self.answering:

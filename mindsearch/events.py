@@ -11,14 +11,22 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 RewriteStatus = Literal["none", "rewritten", "unchanged", "failed"]
 
 
 class _Event(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    v: Literal[2] = 2  # SCHEMA_VERSION
+    v: Literal[2] = 2  # the version these events last changed in; see docs/events.md "Versioning"
+
+
+class _Event3(BaseModel):
+    """An event new in version 3 (research mode). It says ``v: 3`` while the events unchanged since
+    version 2 still say ``v: 2``, so a version-2 reader that skips what it cannot read keeps reading them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    v: Literal[3] = 3
 
 
 class PlannedNode(BaseModel):
@@ -217,6 +225,62 @@ class References(_Event):
     references: list[Reference]
 
 
+class OutlineSection(BaseModel):
+    """One section of a research report's outline, and the sub-questions researched for it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    id: str
+    title: str
+    questions: list[str]
+    node_ids: list[str] = Field(default_factory=list)  # the ids its sub-questions run under
+
+
+class Outline(_Event3):
+    """Research mode's outline: the report's title and sections, before any section is researched.
+
+    ``note`` and ``recovered_from`` say, as in ``plan``, how a bad reply was recovered from
+    ("repaired after one round", "used a standard outline").
+    """
+
+    type: Literal["outline"] = "outline"
+    title: str
+    sections: list[OutlineSection]
+    note: str = ""
+    recovered_from: str = ""
+
+
+SectionKind = Literal["section", "summary"]
+
+
+class SectionStarted(_Event3):
+    """A section's research began (``kind`` section) or, for the closing summary, its writing."""
+
+    type: Literal["section_started"] = "section_started"
+    section_id: str
+    title: str
+    kind: SectionKind = "section"
+
+
+class SectionDelta(_Event3):
+    """A piece of a section's text, with citations numbered for the whole report (also sent as an
+    ``answer_delta``, so a client that knows nothing of sections still shows the report)."""
+
+    type: Literal["section_delta"] = "section_delta"
+    section_id: str
+    text: str
+
+
+class SectionDone(_Event3):
+    """A section is written. ``ok`` is false when it is incomplete; ``error`` says why."""
+
+    type: Literal["section_done"] = "section_done"
+    section_id: str
+    ok: bool
+    text: str
+    error: str | None = None
+    kind: SectionKind = "section"
+
+
 class Error(_Event):
     """Something failed; ``stage`` says where. The run goes on unless ``fatal``."""
 
@@ -251,6 +315,10 @@ Event = Annotated[
     | CitationDropped
     | ModelCall
     | References
+    | Outline
+    | SectionStarted
+    | SectionDelta
+    | SectionDone
     | Error
     | Done,
     Field(discriminator="type"),

@@ -33,6 +33,12 @@ class RunOptions(BaseModel):
         "`mindsearch.engines` entry points; a server takes only those it has enabled, GET /v1/engines).",
         json_schema_extra=lambda schema: _engine_enum(schema),
     )
+    collections: list[str] | None = Field(
+        None,
+        max_length=20,
+        description="Search only these collections of uploaded documents with the local engine "
+        "(POST /v1/documents); the caller's own and the server's shared ones.",
+    )
     language: Literal["auto", "en", "zh"] | None = Field(None, description="Answer language.")
     search_language: str | None = Field(
         None,
@@ -48,7 +54,7 @@ class RunOptions(BaseModel):
     depth: Depth | None = Field(
         None,
         description="quick: the question is searched as one sub-question, with no planner; "
-        "normal and deep: the planner splits it (deep is normal until research mode exists).",
+        "normal: the planner splits it; deep: research mode, an outlined report of cited sections.",
     )
     max_nodes: int | None = Field(None, ge=1, le=100, description="Sub-questions in the graph.")
     max_rounds: int | None = Field(None, ge=1, le=50, description="Planner rounds.")
@@ -61,6 +67,8 @@ class RunOptions(BaseModel):
     max_tokens: int | None = Field(None, ge=16, le=32768, description="Max tokens of one model reply.")
     node_timeout: float | None = Field(None, gt=0, description="Seconds for one sub-question.")
     total_timeout: float | None = Field(None, gt=0, description="Seconds for the whole question.")
+    research_sections: int | None = Field(None, ge=3, le=8, description="Sections of a report (deep).")
+    research_timeout: float | None = Field(None, gt=0, description="Seconds for a report (deep).")
     citation_min_support: float | None = Field(None, ge=0.0, le=1.0, description="See Settings.")
     citation_attach_support: float | None = Field(None, ge=0.0, le=1.0, description="See Settings.")
 

@@ -132,6 +132,11 @@ class Settings(BaseSettings):
         description="Search engines to combine: local, duckduckgo, searxng, brave, serper, tavily, or one a "
         "plugin registers (a `mindsearch.engines` entry point).",
     )
+    collections: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Collections of uploaded documents the local engine searches (comma-separated; empty: "
+        "the local index as `mindsearch index` fills it).",
+    )
     search_language: str = Field(
         "auto",
         description="Language of the search results, apart from the answer's language: auto (the "
@@ -278,6 +283,52 @@ class Settings(BaseSettings):
         8000, ge=0, description="Conversation history given to the model; older turns are dropped first."
     )
 
+    # --- documents (POST /v1/documents, `mindsearch index --collection`) ------------------------
+    upload_max_file_bytes: int = Field(
+        20_000_000, ge=1, description="Largest file one upload may hold (bigger: 413, naming the file)."
+    )
+    upload_max_total_bytes: int = Field(
+        50_000_000, ge=1, description="Largest upload (all its files together, the request body)."
+    )
+    upload_max_unzipped_bytes: int = Field(
+        100_000_000,
+        ge=1,
+        description="Most bytes a DOCX may unpack to; more is refused as a possible zip bomb.",
+    )
+
+    export_font: Path | None = Field(
+        None,
+        description="A .ttf or .ttc font with Chinese glyphs for PDF export (unset: a system one such as "
+        "Debian's fonts-wqy-microhei).",
+    )
+
+    # --- research mode (depth "deep", `mindsearch ask --research`) -------------------------------
+    research_sections: int = Field(
+        5, ge=3, le=8, description="Most sections of a research report (the outline asks for 3 to this)."
+    )
+    research_outline: Literal["auto", "model", "standard"] = Field(
+        "auto",
+        description="Who writes a report's outline: the model, or a standard outline (overview, key facts, "
+        "recent developments); auto: the model, but a standard outline for base-style models (the "
+        "embedded one spends minutes on a grammar-bound outline it rarely gets right).",
+    )
+    research_nodes_per_section: int = Field(
+        3, ge=1, le=10, description="Sub-questions researched for one section of a report."
+    )
+    research_pages: int = Field(40, ge=0, le=500, description="Web pages read for one report, in all.")
+    research_tokens: int = Field(
+        200_000, ge=0, description="Model tokens one report may use; searching stops there (0: no limit)."
+    )
+    research_timeout: float = Field(
+        480.0, gt=0, description="Seconds for one report, writing included: it ends within them."
+    )
+    research_search_share: float = Field(
+        0.6,
+        gt=0.0,
+        lt=1.0,
+        description="Share of `research_timeout` that searching may use; what is left is kept for writing.",
+    )
+
     # --- server (mindsearch serve) --------------------------------------------------------------
     api_key: str | None = Field(
         None, description="Bearer token `mindsearch serve` requires on every route but /health (unset: open)."
@@ -294,6 +345,11 @@ class Settings(BaseSettings):
         description="Browser origins allowed to call the API (comma-separated; none by default).",
     )
     max_body_bytes: int = Field(65536, ge=1024, description="Largest request body the server reads.")
+    runs_kept: int = Field(
+        200,
+        ge=0,
+        description="Finished runs kept in memory for GET /v1/runs/{id}/export; the oldest go first.",
+    )
     max_concurrent_runs: int = Field(
         4, ge=1, le=1000, description="Runs at once; more get 503 with Retry-After."
     )
@@ -414,7 +470,7 @@ class Settings(BaseSettings):
             value = [part.strip() for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("allow_hosts", "cors_origins", "allowed_hosts", "api_keys", mode="before")
+    @field_validator("allow_hosts", "cors_origins", "allowed_hosts", "api_keys", "collections", mode="before")
     @classmethod
     def _split_hosts(cls, value: Any) -> Any:
         if isinstance(value, str):

@@ -20,10 +20,13 @@ from . import events as ev
 NodeStatus = Literal["waiting", "running", "done", "failed"]
 RunStatus = Literal["running", "done", "failed"]
 
-# the ``type`` tag of every event this code can read
-KNOWN_TYPES: frozenset[str] = frozenset(
-    model.model_fields["type"].default for model in get_args(get_args(ev.Event)[0])
-)
+# the ``type`` tag of every event this code can read, and the schema version its model has
+VERSIONS: dict[str, int] = {
+    model.model_fields["type"].default: model.model_fields["v"].default
+    for model in get_args(get_args(ev.Event)[0])
+}
+KNOWN_TYPES: frozenset[str] = frozenset(VERSIONS)
+SectionStatus = Literal["waiting", "researching", "writing", "done", "incomplete"]
 
 
 class RunUsage(BaseModel):
@@ -91,6 +94,19 @@ class RunNode(BaseModel):
         return self.state in ("done", "failed")
 
 
+class RunSection(BaseModel):
+    """One section of a research report as the events tell it: outlined, researched, written."""
+
+    id: str
+    title: str = ""
+    kind: ev.SectionKind = "section"
+    questions: list[str] = Field(default_factory=list)
+    node_ids: list[str] = Field(default_factory=list)  # its sub-questions in ``RunState.nodes``
+    state: SectionStatus = "waiting"
+    text: str = ""
+    error: str | None = None
+
+
 class RunState(BaseModel):
     """Everything a run's events say, folded in order; ``apply`` never raises on a surprising stream.
 
@@ -115,6 +131,9 @@ class RunState(BaseModel):
     errors: list[ev.Error] = Field(default_factory=list)
     plan_notes: list[ev.Plan] = Field(default_factory=list)  # planner rounds that recovered from a bad reply
     usage: RunUsage = Field(default_factory=RunUsage)  # every model call of the run, summed
+    title: str = ""  # a research report's title (from ``outline``); empty for a plain answer
+    sections: dict[str, RunSection] = Field(default_factory=dict)  # a report's sections, in order
+    outline_note: str = ""  # how a bad outline reply was recovered from, if it was
     status: RunStatus = "running"  # "failed" from a fatal error on, or when ``done`` is not ok
     ok: bool = False
     seconds: float = 0.0
@@ -142,14 +161,19 @@ class RunState(BaseModel):
             )
             return
         kind, version = data.get("type"), data.get("v")
+        # an event newer than this code's model of its type (its meaning changed) is skipped, not misread
         readable = (
-            isinstance(version, int) and not isinstance(version, bool) and 1 <= version <= ev.SCHEMA_VERSION
+            isinstance(kind, str)
+            and kind in KNOWN_TYPES
+            and isinstance(version, int)
+            and not isinstance(version, bool)
+            and 1 <= version <= VERSIONS[kind]
         )
-        if not isinstance(kind, str) or kind not in KNOWN_TYPES or not readable:
+        if not readable:
             self.ignored += 1
             return
         try:  # version 1 events are version 2 events without the later fields (docs/events.md)
-            event = _parse_lenient({**data, "v": ev.SCHEMA_VERSION})
+            event = _parse_lenient({**data, "v": VERSIONS[str(kind)]})
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(part) for part in first["loc"][1:])
@@ -206,6 +230,25 @@ class RunState(BaseModel):
                 self._node(event.node_id).usage.add(event)
         elif isinstance(event, ev.References):
             self.references = list(event.references)
+        elif isinstance(event, ev.Outline):
+            self.title, self.outline_note = event.title, event.note
+            for outlined in event.sections:
+                self.sections[outlined.id] = RunSection(
+                    id=outlined.id,
+                    title=outlined.title,
+                    questions=list(outlined.questions),
+                    node_ids=list(outlined.node_ids),
+                )
+        elif isinstance(event, ev.SectionStarted):
+            section = self._section(event.section_id, event.title, event.kind)
+            section.state = "writing" if event.kind == "summary" else "researching"
+        elif isinstance(event, ev.SectionDelta):
+            section = self._section(event.section_id)
+            section.state, section.text = "writing", section.text + event.text
+        elif isinstance(event, ev.SectionDone):
+            section = self._section(event.section_id, kind=event.kind)
+            section.state = "done" if event.ok else "incomplete"
+            section.text, section.error = event.text, event.error
         elif isinstance(event, ev.Error):
             self.errors.append(event)
             if event.fatal:
@@ -221,6 +264,20 @@ class RunState(BaseModel):
         elif not node.question:
             node.question = question
         return node
+
+    def _section(self, section_id: str, title: str = "", kind: ev.SectionKind = "section") -> RunSection:
+        """The section with this id; one not in the outline (the summary) is added at the end."""
+        section = self.sections.get(section_id)
+        if section is None:
+            section = self.sections[section_id] = RunSection(id=section_id, title=title, kind=kind)
+        elif title and not section.title:
+            section.title = title
+        return section
+
+    @property
+    def incomplete_sections(self) -> list[RunSection]:
+        """The report's sections that were not finished (the budget ran out, or they failed)."""
+        return [s for s in self.sections.values() if s.state != "done"]
 
     def _plan(self, planned: ev.PlannedNode) -> None:
         node = self._node(planned.id, planned.question)

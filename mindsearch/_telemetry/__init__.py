@@ -281,6 +281,12 @@ def run_id() -> str:
     return scope.run_id if scope is not None else ""
 
 
+def tokens_used() -> int:
+    """Model tokens the current run has used so far (0 outside a run): what a token budget watches."""
+    scope = _RUN.get()
+    return scope.totals.prompt_tokens + scope.totals.completion_tokens if scope is not None else 0
+
+
 def enter_node(node_id: str) -> None:
     """The current task works for this node (call first thing in the node's own task)."""
     _NODE.set(node_id)

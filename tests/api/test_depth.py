@@ -76,6 +76,9 @@ async def test_every_depth_answers_without_streaming(tmp_path: Path, depth: str)
     graph = [(node["id"], node["question"], node["depends_on"]) for node in result["graph"]]
     if depth == "quick":
         assert graph == [("q1", QUESTION, [])] and planned == 0
+    elif depth == "deep":  # research mode: the fake writes no outline, so the standard one is used
+        assert [node_id for node_id, _q, _d in graph] == ["s1q1", "s2q1", "s3q1"]
+        assert result["answer"].startswith(f"# {QUESTION}")
     else:
         assert graph == [("q1", "Who directed Jaws?", []), ("q2", QUESTION, ["q1"])] and planned >= 1
 
@@ -95,7 +98,9 @@ async def test_every_depth_streams_a_complete_run(tmp_path: Path, depth: str) ->
     assert events[-1]["type"] == "done"
     assert all(e["ok"] for e in events if e["type"] == "node_done")
     added = [n["id"] for e in events if e["type"] == "plan" for n in e["added"]]
-    assert added == (["q1"] if depth == "quick" else ["q1", "q2"])
+    expected = {"quick": ["q1"], "normal": ["q1", "q2"], "deep": ["s1q1", "s2q1", "s3q1"]}
+    assert added == expected[depth]
+    assert any(e["type"] == "outline" for e in events) == (depth == "deep")
 
 
 async def test_a_plan_over_the_node_limit_falls_back_to_the_question_without_an_error(tmp_path: Path) -> None:

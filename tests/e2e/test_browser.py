@@ -368,7 +368,11 @@ async def test_hostile_events_stay_text_and_the_operators_key_stays_hidden(tmp_p
                     box = page.get_by_test_id("stChatInputTextArea")
                     await box.wait_for(timeout=60_000)
                     inputs = await page.eval_on_selector_all("input", "els => els.map(e => e.value)")
-                    text_fields = await page.get_by_test_id("stTextInput").count()
+                    # the uploader's collection name is the visitor's own; no other text field may exist
+                    fields = await page.eval_on_selector_all(
+                        "[data-testid=stTextInput] input", "els => els.map(e => e.getAttribute('aria-label'))"
+                    )
+                    text_fields = len([f for f in fields if f != "Collection"])
                     await box.fill(QUESTION)
                     await box.press("Enter")
                     await page.get_by_text(re.compile(r"\d sub-questions?, ")).first.wait_for(timeout=60_000)
@@ -391,3 +395,71 @@ async def test_hostile_events_stay_text_and_the_operators_key_stays_hidden(tmp_p
 
 async def png(request: web.Request) -> web.Response:
     return web.Response(body=b"\x89PNG\r\n\x1a\n", content_type="image/png")
+
+
+# --- research mode ------------------------------------------------------------------------------------
+RESEARCH_OUTLINE = {
+    "title": "Two rock bands",
+    "sections": [
+        {"title": "The Exies", "questions": ["When was The Exies formed?"]},
+        {"title": "Circus Diablo", "questions": ["When was Circus Diablo formed?"]},
+        {"title": "Which came first", "questions": ["Which was formed first, The Exies or Circus Diablo?"]},
+    ],
+}
+
+
+async def researching(body: dict[str, Any]) -> Any:
+    """A model for research mode: the outline above, slow sub-answers (the browser sees the sections
+    researched), each section written from its sub-answers, and a summary that repeats the first."""
+    text = "\n".join(str(m.get("content", "")) for m in body["messages"])
+    fmt = json.dumps(body.get("response_format") or {})
+    if "OutlineReply" in fmt or "You plan a research report" in text:
+        return json.dumps(RESEARCH_OUTLINE)
+    if kind_of_body(body) == "answer":
+        await asyncio.sleep(1.5)
+    if "Sub-question:" in text or kind_of_body(body) == "queries":
+        return reply(body)
+    cited = re.findall(r"[A-Z][^\n\[\]\"?]*?\[\d+\]\.", text.split("<<<", 1)[-1])
+    return [piece + " " for piece in " ".join(cited[:2] or ["Nothing is known."]).split(" ")]
+
+
+async def test_browser_research_mode_outline_sections_and_pdf_download(tmp_path: Path) -> None:
+    async with (
+        FakeOpenAIServer(researching, piece_delay=0.02) as llm,
+        api_server(llm, tmp_path / "data") as api,
+        streamlit(api) as ui,
+    ):
+        browser = Browser()
+        async with browser.page() as page:
+            await page.goto(ui)
+            box = page.get_by_test_id("stChatInputTextArea")
+            await box.wait_for(timeout=60_000)
+            depth = page.get_by_test_id("stSelectbox").filter(has_text="Depth")
+            await depth.locator("input").click()
+            await page.get_by_role("option", name="deep").click()
+            await box.fill("Which band was formed first, The Exies or Circus Diablo? Write a short report.")
+            await box.press("Enter")
+            # the outline appears with each section's progress, then the sections fill in
+            await page.get_by_text("Outline").first.wait_for(timeout=60_000)
+            await page.get_by_text(
+                re.compile(r"Circus Diablo \((researching|writing|done)\)")
+            ).first.wait_for(timeout=60_000)
+            await page.get_by_text(re.compile(r"\d sections, \d sub-questions")).first.wait_for(
+                timeout=120_000
+            )
+            pdf_button = page.get_by_role("button", name="PDF")
+            await pdf_button.wait_for(timeout=60_000)  # the download buttons come once it is over
+            text = await page.inner_text("body")
+            shot = tmp_path / "screenshot-research.png"
+            await page.screenshot(path=str(shot), full_page=True)
+            async with page.expect_download(timeout=60_000) as download_info:
+                await pdf_button.click()
+            download = await download_info.value
+            pdf = await asyncio.to_thread(Path(await download.path()).read_bytes)
+    assert "Two rock bands" in text
+    assert "The Exies are an American rock band formed in Los Angeles in 1997" in text
+    assert "Circus Diablo (done)" in text and "References" in text
+    assert pdf.startswith(b"%PDF-") and len(pdf) > 1_000
+    assert browser.outside == [], "nothing left loopback"
+    if os.environ.get("UPDATE_SCREENSHOT"):
+        shutil.copy(shot, ROOT / "docs" / "screenshot-research.png")

@@ -148,6 +148,27 @@ def test_error_text_quoted_in_an_answer_is_replaced_even_split_across_pieces() -
         assert secret not in text, secret
 
 
+def test_a_research_reports_section_text_is_redacted_like_the_answer() -> None:
+    """Research mode's sections go out as section_delta and section_done too: the same replacements."""
+    from mindsearch import events as ev
+    from mindsearch.api import RunRedactor
+
+    raw = f"http://127.0.0.1:1/v1/chat/completions answered HTTP 401: {UPSTREAM_401}"
+    text = f"Part of the report. {raw} And the key {LLM_KEY}."
+    redactor = RunRedactor([LLM_KEY], "test")
+    sent: list[ev.Event] = []
+    for event in [
+        ev.Error(stage="node", node_id="s1q1", message=raw),
+        ev.SectionDelta(section_id="s1", text=text),
+        ev.SectionDone(section_id="s1", ok=False, text=text, error=raw),
+    ]:
+        sent += redactor.public(event)
+    dumped = json.dumps([e.model_dump() for e in sent])
+    assert "Part of the report." in dumped
+    for secret in ("Incorrect API key", LLM_KEY, "127.0.0.1:1"):
+        assert secret not in dumped, secret
+
+
 async def test_the_model_servers_address_is_not_told_to_clients(
     tmp_path: Path, llm: FakeOpenAIServer
 ) -> None:

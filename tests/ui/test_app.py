@@ -211,7 +211,7 @@ def test_done_state_shows_cited_answer_references_and_nodes() -> None:
         in body
     )
     assert "**References**" in body and "2 sub-questions, 1.5 s" in body
-    assert [e.label for e in at.expander] == [
+    assert [e.label for e in at.main.expander] == [
         ":green[●] q1: Who directed Jaws?",
         ":red[●] q2: When was Jaws released?",
     ]
@@ -268,7 +268,8 @@ def test_the_operators_server_and_key_are_neither_shown_nor_changeable(
     monkeypatch.setenv("MINDSEARCH_API_KEY", "operator-k3y-0123")
     at = app()
     at.run()
-    assert not at.sidebar.text_input and not at.text_input, "no server URL or key field"
+    fields = [f.label for f in at.text_input]  # the sidebar's fields too
+    assert fields == ["Collection"], "no server URL or key field (only the documents' collection)"
     at.chat_input[0].set_value("Who directed Jaws?").run()
     assert not at.exception
     assert SSEHandler.headers_seen[0]["authorization"] == "Bearer operator-k3y-0123"
@@ -285,7 +286,8 @@ def test_visitors_bring_their_own_key_only_when_the_operator_allows_it(
     monkeypatch.setenv("MINDSEARCH_UI_VISITOR_KEYS", "1")
     at = app()
     at.run()
-    [field] = at.sidebar.text_input
+    field, _collection = at.sidebar.text_input
+    assert field.label == "Your API key"
     assert field.value == "" and field.proto.type == field.proto.PASSWORD, "never pre-filled"
     at.chat_input[0].set_value("Who directed Jaws?").run()
     field.set_value("visitor-key-42").run()
@@ -492,7 +494,7 @@ def test_the_engines_offered_are_those_the_server_has_enabled(
     SSEHandler.enabled = ["local", "myengine"]
     at = app()
     at.run()
-    [engines] = at.sidebar.multiselect
+    engines, _collections = at.sidebar.multiselect
     assert engines.options == ["local", "myengine"] and not engines.disabled
     assert SSEHandler.gets[0]["path"] == "/v1/engines"
     assert SSEHandler.gets[0]["authorization"] == "Bearer operator-k3y-0123", "asked as a question is"
@@ -519,7 +521,7 @@ def test_without_the_servers_list_no_engine_is_offered_and_questions_still_work(
     SSEHandler.engines_status = status
     at = app()
     at.run()
-    [engines] = at.sidebar.multiselect
+    engines, _collections = at.sidebar.multiselect
     assert engines.options == [] and engines.disabled
     at.chat_input[0].set_value("Who directed Jaws?").run()
     assert not at.exception and "Jaws was directed by Steven Spielberg" in texts(at)
@@ -534,3 +536,63 @@ def test_the_time_range_is_sent_only_when_chosen(sse_server: str) -> None:
     at.sidebar.selectbox[2].set_value("week").run()
     at.chat_input[0].set_value("What is new about Jaws?").run()
     assert not at.exception and SSEHandler.bodies[1]["settings"]["time_range"] == "week"
+
+
+def research_events() -> list[dict[str, Any]]:
+    """A research run as the server streams it: an outline, sections researched and written, a summary."""
+    ref = {"n": 1, "title": "Alder River", "url": "https://example.org/alder"}
+    text = "The Alder River is 412 km long [1]."
+    return [
+        {
+            "v": 2,
+            "type": "run_started",
+            "run_id": "run-1234",
+            "question": "Tollen",
+            "language": "en",
+            "llm": "m",
+            "engines": ["local"],
+        },
+        {
+            "v": 3,
+            "type": "outline",
+            "title": f"The Tollen region {EVIL}",
+            "sections": [
+                {"id": "s1", "title": "Alder River", "questions": ["a?"], "node_ids": ["s1q1"]},
+                {"id": "s2", "title": f"Brenn {EVIL}", "questions": ["b?"], "node_ids": ["s2q1"]},
+            ],
+        },
+        {"v": 3, "type": "section_started", "section_id": "s1", "title": "Alder River"},
+        {"v": 3, "type": "section_started", "section_id": "s2", "title": "Brenn"},
+        {"v": 2, "type": "answer_delta", "text": "# The Tollen region\n\n## Alder River\n\n"},
+        {"v": 3, "type": "section_delta", "section_id": "s1", "text": text},
+        {"v": 2, "type": "answer_delta", "text": text},
+        {"v": 3, "type": "section_done", "section_id": "s1", "ok": True, "text": text},
+        {"v": 3, "type": "section_done", "section_id": "s2", "ok": False, "text": EVIL, "error": "time"},
+        {"v": 2, "type": "references", "references": [ref]},
+        {
+            "v": 2,
+            "type": "done",
+            "answer": f"# The Tollen region\n\n## Alder River\n\n{text}",
+            "references": [ref],
+            "nodes": [],
+            "seconds": 2.0,
+            "ok": False,
+        },
+    ]
+
+
+def test_a_research_report_shows_its_outline_sections_references_and_downloads(sse_server: str) -> None:
+    SSEHandler.script = research_events()
+    at = app()
+    at.run()
+    at.sidebar.selectbox[1].set_value("deep")
+    at.chat_input[0].set_value("Tollen").run()
+    assert not at.exception
+    body = texts(at)
+    assert SSEHandler.bodies[0]["settings"]["depth"] == "deep"
+    assert "Alder River" in body and "\\(done\\)" in body and "\\(incomplete\\)" in body
+    assert "The Alder River is 412 km long [\\[1\\]](https://example.org/alder)" in body
+    assert ":red[incomplete]" in body and "**References**" in body
+    assert not re.search(r"(?<!\\)<img", body) and "](javascript" not in body  # model text is escaped
+    downloads = at.get("download_button")
+    assert len(downloads) == 4

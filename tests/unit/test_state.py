@@ -314,3 +314,57 @@ def test_any_valid_run_folds_the_same_one_by_one_from_json_or_resumed(
         node = whole.nodes[finished.node_id]
         assert node.state == ("done" if finished.ok else "failed")
         assert (node.answer, node.short_answer) == (finished.answer, finished.short_answer)
+
+
+def test_research_events_fold_into_sections_and_a_version_2_reader_still_reads_the_report() -> None:
+    """Research mode's events say v 3; everything else still says v 2, so a reader that only knows
+    version 2 skips the section events and still gets the whole report from answer_delta and done."""
+    events: list[dict[str, Any]] = [
+        {"v": 2, "type": "run_started", "question": "Q", "language": "en", "llm": "m", "engines": []},
+        {
+            "v": 3,
+            "type": "outline",
+            "title": "T",
+            "sections": [
+                {"id": "s1", "title": "One", "questions": ["a?"], "node_ids": ["s1q1"]},
+                {"id": "s2", "title": "Two", "questions": ["b?"], "node_ids": ["s2q1"]},
+            ],
+        },
+        {"v": 3, "type": "section_started", "section_id": "s1", "title": "One"},
+        {"v": 3, "type": "section_started", "section_id": "s2", "title": "Two"},
+        {"v": 2, "type": "answer_delta", "text": "# T\n\n## One\n\n"},
+        {"v": 3, "type": "section_delta", "section_id": "s1", "text": "A [1]."},
+        {"v": 2, "type": "answer_delta", "text": "A [1]."},
+        {"v": 3, "type": "section_done", "section_id": "s1", "ok": True, "text": "A [1]."},
+        {"v": 3, "type": "section_done", "section_id": "s2", "ok": False, "text": "", "error": "time"},
+        {
+            "v": 2,
+            "type": "done",
+            "answer": "# T\n\n## One\n\nA [1].",
+            "references": [],
+            "nodes": [],
+            "seconds": 1.0,
+            "ok": False,
+        },
+    ]
+    state = RunState()
+    for event in events:
+        state.apply_json(event)
+    assert state.title == "T" and list(state.sections) == ["s1", "s2"]
+    assert state.sections["s1"].state == "done" and state.sections["s1"].node_ids == ["s1q1"]
+    assert [s.title for s in state.incomplete_sections] == ["Two"]
+    assert state.ignored == 0
+
+    class Version2Reader(RunState):
+        """What a version-2 client's reader does: skip any v above 2."""
+
+        def apply_json(self, data: dict[str, Any]) -> None:
+            if data.get("v", 0) > 2:
+                self.ignored += 1
+                return
+            super().apply_json(data)
+
+    old = Version2Reader()
+    for event in events:
+        old.apply_json(event)
+    assert old.finished and old.answer == state.answer and old.ignored == 6 and old.protocol_errors == []

@@ -1,0 +1,34 @@
+"""The terminal view never shows a secret an upstream error carried, and a closed pipe is not a crash."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+
+from rich.console import Console
+
+from mindsearch import events as ev
+from mindsearch.cli import LiveView
+
+
+def test_an_error_line_does_not_show_a_url_password_or_a_key() -> None:
+    out = io.StringIO()
+    view = LiveView(Console(file=out, width=200, force_terminal=False))
+    view.show(
+        ev.Error(
+            stage="llm",
+            message="http://bob:hunter2@10.0.0.5:8000/v1/models lists no model (api_key=sk-abcdef123456)",
+        )
+    )
+    view.close()
+    text = out.getvalue()
+    assert "llm error" in text and "10.0.0.5:8000/v1/models lists no model" in text
+    assert "hunter2" not in text and "bob" not in text and "sk-abcdef123456" not in text
+
+
+def test_schema_into_a_pipe_that_closes_early_exits_cleanly() -> None:
+    shell = f"{sys.executable} -m mindsearch schema | head -1"
+    done = subprocess.run(["bash", "-c", f"set -o pipefail; {shell}"], capture_output=True, text=True)
+    assert done.stdout.strip() == "{"
+    assert "Traceback" not in done.stderr and "BrokenPipeError" not in done.stderr, done.stderr
