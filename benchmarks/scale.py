@@ -316,8 +316,8 @@ def render(results: dict[str, Any], seconds: float, ttft: float, tps: float) -> 
             "1,000 sessions.",
             "",
             "All processes (replicas, workers, Redis, the simulated model and the clients) share the "
-            "machine's two cores: the workers' CPU, not the I/O-bound model, caps how far more workers help "
-            "here; on separate machines each worker brings its own cores.",
+            "machine's two cores; a run waits on the simulated model most of its time, so adding workers adds "
+            "throughput until those cores are busy. On separate machines each worker brings its own cores.",
         ]
     )
 

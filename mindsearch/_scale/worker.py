@@ -155,6 +155,9 @@ def worker_settings(settings: Settings, **overrides: Any) -> dict[str, Any]:
     shared: dict[str, Any] = {}  # kept across arq workers when one is restarted after Redis was away
 
     async def startup(ctx: dict[str, Any]) -> None:
+        from ..telemetry.redact import remember
+
+        remember(secrets_of(settings))  # never in a worker's log line or span either
         if not shared:
             store = open_store(settings)
             shared["settings"] = settings
