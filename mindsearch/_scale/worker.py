@@ -155,7 +155,7 @@ def worker_settings(settings: Settings, **overrides: Any) -> dict[str, Any]:
     shared: dict[str, Any] = {}  # kept across arq workers when one is restarted after Redis was away
 
     async def startup(ctx: dict[str, Any]) -> None:
-        from ..telemetry.redact import remember
+        from .._telemetry.redact import remember
 
         remember(secrets_of(settings))  # never in a worker's log line or span either
         if not shared:
