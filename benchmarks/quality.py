@@ -58,6 +58,13 @@ def describe_runs() -> str:
 def verdicts(summaries: dict[str, dict[str, Any]]) -> str:
     """Each goal with the figure reached and met or MISSED (citation precision both ways)."""
     lines = ["Goals (first 60 questions, embedded model):"]
+    short = [f"{title}: {s['questions']}" for title, s in summaries.items() if s["questions"] < 60]
+    if short:
+        lines.insert(
+            0,
+            f"Runs stopped before 60 questions ({'; '.join(short)}): every figure is over the questions "
+            "answered, the first ones in dataset order.\n",
+        )
     for title, goal in RECALL_GOALS.items():
         if title in summaries:
             value = summaries[title]["gold_recall"] or 0.0
