@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import os
 import re
@@ -287,6 +288,14 @@ def _main(argv: list[str] | None) -> int:
             settings = settings_from(args)
             # the plugins this command will use are imported now: a broken one is named before it starts
             check_plugins(settings.llm, () if args.command == "eval" else settings.engines)
+            if (
+                args.command == "mcp" and importlib.util.find_spec("mcp") is None
+            ):  # the command's own extra first
+                print(
+                    "mindsearch: `mindsearch mcp` needs the MCP SDK: pip install 'mindsearch[mcp]'",
+                    file=sys.stderr,
+                )
+                return 2
             require_backend(settings)
         telemetry.setup(settings, server=args.command == "serve")  # log format and level, span export
         if args.command == "serve":

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import subprocess
 import sys
+from pathlib import Path
+from typing import Any
 
+import pytest
 from rich.console import Console
 
+from mindsearch import cli
 from mindsearch import events as ev
 from mindsearch.cli import LiveView
 
@@ -32,3 +37,18 @@ def test_schema_into_a_pipe_that_closes_early_exits_cleanly() -> None:
     done = subprocess.run(["bash", "-c", f"set -o pipefail; {shell}"], capture_output=True, text=True)
     assert done.stdout.strip() == "{"
     assert "Traceback" not in done.stderr and "BrokenPipeError" not in done.stderr, done.stderr
+
+
+def test_mcp_without_its_extra_names_the_mcp_extra_first(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    real = importlib.util.find_spec
+
+    def find_spec(name: str, *args: Any) -> Any:
+        return None if name == "mcp" or name.startswith(("llama_cpp", "gemma3")) else real(name, *args)
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    monkeypatch.setenv("MINDSEARCH_DATA_DIR", str(tmp_path))
+    assert cli.main(["mcp"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["mindsearch: `mindsearch mcp` needs the MCP SDK: pip install 'mindsearch[mcp]'"]
