@@ -38,6 +38,9 @@ from .web.extract import Extractor, TrafilaturaExtractor
 from .web.fetch import Fetcher, HttpFetcher
 
 History = Sequence[tuple[str, str]] | Sequence[dict[str, str]]
+# our own words, with nothing from outside in them: clients may see them as they are
+UNSUPPORTED_ANSWER = "no source read supports the answer the model wrote, so it is not shown"
+OWN_ERROR_MESSAGES = frozenset({UNSUPPORTED_ANSWER})
 _END = object()
 
 
@@ -628,7 +631,7 @@ class _Run:
             self.emit(
                 ev.Error(
                     stage="answer",
-                    message="no source read supports the answer the model wrote, so it is not shown",
+                    message=UNSUPPORTED_ANSWER,
                 )
             )
             out.replace(not_found(ctx.language))

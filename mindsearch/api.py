@@ -37,7 +37,7 @@ from . import events as ev
 from ._api_documents import add_document_routes, check_collections
 from ._api_runs import FinishedRuns, RunRecorder, add_run_routes
 from ._documents import OWNER
-from ._run import MindSearch
+from ._run import OWN_ERROR_MESSAGES, MindSearch
 from ._sessions import OPEN, owner_of
 from ._store import open_store
 from ._telemetry import REQUEST_ID, metrics
@@ -288,6 +288,8 @@ class RunRedactor:
                 continue
             if isinstance(event, ev.Error) and name == "message" and is_scope_note(value):
                 continue  # "local: cannot limit results to the past week; ...": ours, names and codes only
+            if isinstance(event, ev.Error) and name == "message" and value in OWN_ERROR_MESSAGES:
+                continue  # a fixed sentence of ours: the honest reason, with nothing from outside in it
             if isinstance(event, ev.Error) and name == "message":
                 where = f" ({event.node_id})" if event.node_id else ""
                 log.warning("request %s: %s error%s: %s", self.request_id, event.stage, where, value)
