@@ -135,6 +135,7 @@ _ASK = re.compile(
     re.IGNORECASE,
 )
 _ASK_ZH = re.compile(r"^(请)?(写|给我|帮我写|做)?(一份|一篇|一个)?(关于)?|(的)?(报告|综述|概述|调研|介绍)$")
+_QUESTION_WORD = r"(what|which|who|whom|whose|where|when|why|how|is|are|was|were|do|does|did|can)\b"
 _POSSESSIVE = re.compile(r"^(its|their|the|his|her|a|an)\s+", re.IGNORECASE)
 
 
@@ -159,7 +160,12 @@ def standard_outline(question: str, language: Literal["en", "zh"], limit: int) -
     history"), after an overview when there are fewer than three; else the sections any topic has
     (prompts/common/outline_fallback): overview, key facts, recent developments. No model call."""
     topic, aspects = topic_and_aspects(question, language)
-    text = render("outline_fallback", style="common", language=language, topic=topic)[0].content
+    is_question = re.search(r"[?？]\s*$", question) or re.match(_QUESTION_WORD, question.strip(), re.I)
+    what_is = f"{topic}是什么？" if language == "zh" else f"What is {topic}?"
+    overview = question.strip() if is_question else what_is  # a question is its own overview
+    text = render("outline_fallback", style="common", language=language, topic=topic, overview=overview)[
+        0
+    ].content
     standard = []
     for line in text.splitlines():
         name, _, asked = line.partition("|")
