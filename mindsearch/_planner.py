@@ -76,7 +76,7 @@ class Planner:
             try:
                 action = self._validate(reply, question, graph)
             except (ValueError, ValidationError, PlanError) as exc:
-                error = _short_error(exc)
+                error = short_error(exc)
                 if attempt == 0:
                     first_error = error
                     messages = [
@@ -158,7 +158,8 @@ def describe_graph(graph: QuestionGraph, style: str) -> str:
     return "\n".join(lines)
 
 
-def _short_error(exc: Exception) -> str:
+def short_error(exc: Exception) -> str:
+    """An invalid reply's error in a line: what the repair round shows the model, and the run's note."""
     if isinstance(exc, ValidationError):
         parts = []
         for err in exc.errors()[:3]:

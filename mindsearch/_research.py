@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from . import _telemetry as telemetry
 from . import events as ev
 from ._graph import NodeState, QuestionGraph, SubQuestion
-from ._planner import REPAIRED
+from ._planner import REPAIRED, short_error
 from ._prompts import echoes_examples, render
 from ._text import quoted, similarity
 from ._writer import Draft, Writer, pool
@@ -350,7 +350,7 @@ class Research:
                 if copied is not None:
                     raise ValueError(f"the outline copied an example from its prompt ({copied})")
             except (ValueError, ValidationError) as exc:
-                error = _short(exc)
+                error = short_error(exc)
                 if attempt == 0:
                     first_error = error
                     messages = [
@@ -622,13 +622,3 @@ def _labels(language: Literal["en", "zh"]) -> dict[str, str]:
     line = render("report", style="common", language=language, sections="$sections")[0].content.strip()
     summary, incomplete, uncovered = line.split("|")
     return {"summary": summary, "incomplete": incomplete, "uncovered": uncovered}
-
-
-def _short(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        parts = []
-        for err in exc.errors()[:3]:
-            where = ".".join(str(p) for p in err["loc"]) or "reply"
-            parts.append(f"{where}: {err['msg']}")
-        return "; ".join(parts)
-    return str(exc).splitlines()[0][:300]
